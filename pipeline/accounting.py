@@ -1,0 +1,79 @@
+"""The accounting identity: input = kept + dropped by reason + duplicates + dead-lettered.
+
+Counted in documents and in bytes (UTF-8 text as read; raw record bytes for unreadable ones),
+per outcome and per reason, and per source. `stats.json` records both sides and whether they
+agree; a run whose identity fails says so in its summary and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import apache_beam as beam
+
+from pipeline import records
+
+
+class CountOutcomes(beam.CombineFn):
+    """Outcome rows -> {outcome: {docs, bytes}, reasons: {outcome/reason: {docs, bytes}}, sources}."""
+
+    def create_accumulator(self):
+        return Counter()
+
+    def add_input(self, acc, row):
+        reason = row["reason"] or ""
+        source = row.get("source") or "(unreadable)"
+        for key in (("outcome", row["outcome"]), ("reason", row["outcome"], reason),
+                    ("source", source, row["outcome"])):
+            acc[key + ("docs",)] += 1
+            acc[key + ("bytes",)] += row["bytes"]
+        return acc
+
+    def merge_accumulators(self, accs):
+        total = Counter()
+        for acc in accs:
+            total.update(acc)
+        return total
+
+    def extract_output(self, acc):
+        out = {"outcomes": {k: {"docs": 0, "bytes": 0} for k in records.OUTCOMES},
+               "reasons": {}, "sources": {}}
+        for key, value in sorted(acc.items()):
+            if key[0] == "outcome":
+                out["outcomes"][key[1]][key[2]] = value
+            elif key[0] == "reason":
+                out["reasons"].setdefault(key[1], {}).setdefault(key[2] or key[1], {})[key[3]] = value
+            else:
+                out["sources"].setdefault(key[1], {}).setdefault(key[2], {})[key[3]] = value
+        return out
+
+
+class CountInput(beam.CombineFn):
+    def create_accumulator(self):
+        return (0, 0)
+
+    def add_input(self, acc, nbytes):
+        return (acc[0] + 1, acc[1] + nbytes)
+
+    def merge_accumulators(self, accs):
+        accs = list(accs)
+        return (sum(a[0] for a in accs), sum(a[1] for a in accs))
+
+    def extract_output(self, acc):
+        return {"docs": acc[0], "bytes": acc[1]}
+
+
+def build_stats(counts: dict, inputs: dict, manifest_totals: dict, tokenizer: dict,
+                policy: dict) -> dict:
+    outs = counts["outcomes"]
+    identity = {}
+    for unit in ("docs", "bytes"):
+        rhs = sum(outs[k][unit] for k in records.OUTCOMES)
+        identity[unit] = {"input": inputs[unit], "kept": outs[records.KEPT][unit],
+                          "dropped": outs[records.DROPPED][unit],
+                          "duplicate": outs[records.DUPLICATE][unit],
+                          "dead_letter": outs[records.DEAD_LETTER][unit],
+                          "sum": rhs, "holds": rhs == inputs[unit]}
+    return {"input": inputs, **counts, "identity": identity,
+            "identity_holds": all(v["holds"] for v in identity.values()),
+            "shards": manifest_totals, "tokenizer": tokenizer, "policy": policy}

@@ -1,0 +1,104 @@
+"""The one module that wires the Beam graph: read -> annotate -> select -> dedup -> tokenize -> shard.
+
+Every branch that removes a document emits an outcome row, so the ledger and stats.json can
+show that input = kept + dropped + duplicates + dead-lettered.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import AsSingleton
+
+from pipeline import accounting, records, shard_format, shards, stages, tokenize
+from pipeline.read import DEAD_LETTER_TAG, ReadDocuments
+from quality import policy as policies
+
+STATS = "stats.json"
+LEDGER_DIR = "ledger"
+DEAD_LETTER_DIR = "dead_letter"
+
+
+def corpus_config(opts, input_label: str) -> dict:
+    from pipeline.options import CORPUS_CONFIG_KEYS
+
+    config = {k: getattr(opts, k) for k in CORPUS_CONFIG_KEYS}
+    config["input"] = input_label
+    return config
+
+
+def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
+    out = opts.output
+    policy = policies.load(opts.policy)
+
+    read = p | "Read" >> ReadDocuments(
+        input_pattern, text_field=opts.text_field, id_field=opts.id_field,
+        max_doc_bytes=opts.max_doc_bytes, max_record_bytes=opts.max_record_bytes)
+    unique = read.docs | "Unique ids" >> stages.DedupIds()
+    annotated = unique.docs | "Annotate" >> beam.ParDo(stages.Annotate()).with_outputs(
+        stages.DEAD_LETTER_TAG, main="docs")
+    selected = annotated.docs | "Select" >> beam.ParDo(stages.Select(policy)).with_outputs(
+        stages.DROPPED_TAG, main="docs")
+    deduped = selected.docs | "Exact dedup" >> stages.ExactDedup()
+    kept = deduped.docs
+
+    if opts.tokenizer:
+        tok = (p | "Tokenizer path" >> beam.Create([opts.tokenizer])
+               | "Load tokenizer" >> beam.ParDo(tokenize.LoadTokenizer(out)))
+    else:
+        tok = (kept
+               | "Tokenizer sample keys" >> beam.Map(tokenize.sample_key)
+               | "Tokenizer sample" >> beam.combiners.Top.Of(
+                   opts.tokenizer_sample_docs, key=lambda kv: kv[0], reverse=True)
+               | "Train tokenizer" >> beam.ParDo(tokenize.TrainTokenizer(opts.vocab_size, out)))
+    tokenized = kept | "Tokenize" >> beam.ParDo(tokenize.Tokenize(), AsSingleton(tok)).with_outputs(
+        tokenize.DEAD_LETTER_TAG, main="docs")
+
+    if opts.num_shards > 0:
+        num_shards = p | "Fixed shard count" >> beam.Create([opts.num_shards])
+    else:
+        target = opts.shard_target_mb
+        num_shards = (tokenized.docs
+                      | "Estimate sizes" >> beam.Map(shards.estimated_bytes)
+                      | "Total size" >> beam.CombineGlobally(sum)
+                      | "Shard count" >> beam.Map(shards.num_shards_for, target))
+    n_shards = AsSingleton(num_shards)
+    written = tokenized.docs | "Shards" >> shards.WriteShards(out, n_shards, opts.write_text)
+
+    tok_info = tok | "Tokenizer info" >> beam.Map(tokenize.tokenizer_info)
+    config = corpus_config(opts, input_label)
+    manifest = (written.shards
+                | "Shard infos" >> beam.combiners.ToList()
+                | "Manifest" >> beam.Map(_write_manifest, AsSingleton(tok_info), out, config))
+
+    dead = ((read.dead_letter, unique.dead_letter, annotated.dead_letter, tokenized.dead_letter)
+            | "All dead letters" >> beam.Flatten())
+    dead | "Dead-letter files" >> shards.WriteSortedJsonl(
+        FileSystems.join(out, DEAD_LETTER_DIR), "dead_letter", n_shards)
+
+    outcomes = ((dead | "Dead-letter outcomes" >> beam.Map(records.dead_letter_outcome),
+                 selected.dropped, deduped.duplicate, written.kept)
+                | "All outcomes" >> beam.Flatten())
+    outcomes | "Ledger files" >> shards.WriteSortedJsonl(FileSystems.join(out, LEDGER_DIR), "ledger", n_shards)
+    counts = outcomes | "Count outcomes" >> beam.CombineGlobally(accounting.CountOutcomes())
+    inputs = ((read.docs | "Doc bytes" >> beam.Map(lambda d: d["bytes"]),
+               read.dead_letter | "Dead-letter bytes" >> beam.Map(lambda d: d["bytes"]))
+              | "All inputs" >> beam.Flatten()
+              | "Count input" >> beam.CombineGlobally(accounting.CountInput()))
+    (counts | "Stats" >> beam.Map(_write_stats, AsSingleton(inputs), AsSingleton(manifest),
+                                  AsSingleton(tok_info), policy.to_dict(), out))
+
+
+def _write_manifest(shard_infos, tok_info, out, config):
+    manifest = shard_format.build_manifest(
+        shards=shard_infos, tokenizer_sha256=tok_info["sha256"], vocab_size=tok_info["vocab_size"],
+        special_ids=tokenize.SPECIAL_IDS, config=config)
+    with FileSystems.create(FileSystems.join(out, shard_format.MANIFEST)) as f:
+        f.write(shard_format.dump_manifest(manifest))
+    return manifest["totals"]
+
+
+def _write_stats(counts, inputs, manifest_totals, tok_info, policy, out):
+    stats = accounting.build_stats(counts, inputs, manifest_totals, tok_info, policy)
+    shards.write_json(FileSystems.join(out, STATS), stats)
+    return stats

@@ -1,0 +1,58 @@
+"""Sieve's pipeline options, parsed alongside Beam's own (`--runner`, `--direct_num_workers`, ...)."""
+
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+# Records and documents above these sizes are dead-lettered rather than held in memory: a
+# JSONL line is read with a bounded readline, so a decompression bomb or a runaway line costs
+# at most MAX_RECORD_BYTES of memory.
+DEFAULT_MAX_DOC_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024
+DEFAULT_VOCAB_SIZE = 8000
+DEFAULT_TOKENIZER_SAMPLE_DOCS = 20_000
+DEFAULT_SHARD_TARGET_MB = 64
+
+
+class SieveOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--input", default=None,
+                            help="Glob of JSONL inputs (.jsonl, .jsonl.gz, .jsonl.zst); any Beam "
+                                 "file system (gs://...). Default: the bundled sample.")
+        parser.add_argument("--output", default="out", help="Output directory (any Beam file system).")
+        parser.add_argument("--policy", default="gopher",
+                            help="Selection policy: a preset (none, lang, gopher) or a YAML file.")
+        parser.add_argument("--text_field", default="text", help="JSON field holding the text.")
+        parser.add_argument("--id_field", default="id", help="JSON field holding the record id.")
+        parser.add_argument("--tokenizer", default=None,
+                            help="An existing sentencepiece .model to use instead of training one.")
+        parser.add_argument("--vocab_size", type=int, default=DEFAULT_VOCAB_SIZE,
+                            help="Vocabulary size of the trained sentencepiece model.")
+        parser.add_argument("--tokenizer_sample_docs", type=int, default=DEFAULT_TOKENIZER_SAMPLE_DOCS,
+                            help="Kept documents (chosen by a hash of their id) to train the tokenizer on.")
+        parser.add_argument("--num_shards", type=int, default=0,
+                            help="Number of output shards; 0 derives it from --shard_target_mb.")
+        parser.add_argument("--shard_target_mb", type=float, default=DEFAULT_SHARD_TARGET_MB,
+                            help="Target shard size when --num_shards is 0.")
+        parser.add_argument("--write_text", default=True, type=_bool,
+                            help="Also store the clean text as <key>.txt in each sample.")
+        parser.add_argument("--max_doc_bytes", type=int, default=DEFAULT_MAX_DOC_BYTES,
+                            help="Documents with more UTF-8 bytes of text are dead-lettered.")
+        parser.add_argument("--max_record_bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES,
+                            help="Input lines longer than this are dead-lettered without being held.")
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+# Options that define the corpus (recorded in the manifest); runner options are not among them,
+# so the manifest is the same whatever runner or worker count made it.
+CORPUS_CONFIG_KEYS = ("input", "policy", "text_field", "id_field", "tokenizer", "vocab_size",
+                      "tokenizer_sample_docs", "num_shards", "shard_target_mb", "write_text",
+                      "max_doc_bytes", "max_record_bytes")

@@ -1,0 +1,237 @@
+"""Readers: JSONL files (plain, gzip, zstd) into documents, and every unreadable record into a dead letter.
+
+Files are opened through Beam's FileSystems (local, gs://, ...) and decompressed as a stream;
+lines are read with a bounded readline, so neither a huge line nor a decompression bomb is ever
+held whole in memory. A truncated or corrupt stream keeps the records before the damage and
+dead-letters the rest as one record naming the error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zlib
+from pathlib import PurePosixPath
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from pipeline import records
+
+DEAD_LETTER_TAG = "dead_letter"
+_READ_CHUNK = 1 << 20
+
+
+def _source_name(path: str) -> str:
+    name = PurePosixPath(path).name
+    for suffix in (".gz", ".zst", ".jsonl", ".json", ".ndjson"):
+        name = name.removesuffix(suffix)
+    return name or "input"
+
+
+# Compressed bytes fed to a decompressor at a time; with zlib's max_length this bounds how much
+# decompressed data one step can produce, so a decompression bomb cannot exhaust memory.
+_FEED_BYTES = 16 * 1024
+_MAX_STEP_OUTPUT = 4 * _READ_CHUNK
+
+
+class _DecompressingReader(io.RawIOBase):
+    """Streaming decompression (gzip or zstd, multi-member) that fails loudly on damage.
+
+    Everything decompressed before the damage is returned first, so the records that precede a
+    truncation survive; then EOFError (truncated) or the codec's error (corrupt) is raised.
+    Python's GzipFile would drop its last buffered block, and zstandard's stream_reader returns
+    end-of-file quietly when a frame is cut short: either would make records vanish.
+    """
+
+    def __init__(self, raw, codec: str):
+        self._raw = raw
+        self._codec = codec
+        self._dobj = self._new()
+        self._in_member = False
+        self._input = b""
+        self._pending = b""
+
+    def _new(self):
+        if self._codec == "gzip":
+            return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        import zstandard
+
+        return zstandard.ZstdDecompressor().decompressobj()
+
+    def readable(self):
+        return True
+
+    def _step(self) -> bool:
+        """Decompresses some more; False at a clean end of the stream."""
+        if not self._input:
+            self._input = self._raw.read(_FEED_BYTES)
+            if not self._input:
+                if self._in_member:
+                    raise EOFError(f"{self._codec} stream ended inside a member (truncated)")
+                return False
+        if not self._in_member and not self._input.strip(b"\x00"):
+            self._input = b""  # zero padding after the last member, as tar and dd leave
+            return True
+        self._in_member = True
+        if self._codec == "gzip":
+            self._pending += self._dobj.decompress(self._input, _MAX_STEP_OUTPUT)
+            self._input = self._dobj.unconsumed_tail
+        else:
+            self._pending += self._dobj.decompress(self._input)
+            self._input = b""
+        if self._dobj.eof:  # member complete; whatever follows starts the next one
+            self._input = self._dobj.unused_data + self._input
+            self._dobj = self._new()
+            self._in_member = False
+        return True
+
+    def readinto(self, buffer):
+        while not self._pending:
+            if not self._step():
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def _open_decompressed(path: str):
+    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    if path.endswith(".gz"):
+        return io.BufferedReader(_DecompressingReader(raw, "gzip"), _READ_CHUNK)
+    if path.endswith(".zst"):
+        return io.BufferedReader(_DecompressingReader(raw, "zstd"), _READ_CHUNK)
+    return io.BufferedReader(raw, _READ_CHUNK)
+
+
+def parse_record(line: bytes, *, path: str, line_no: int, text_field: str, id_field: str,
+                 max_doc_bytes: int) -> dict:
+    """One JSONL line to a document, or raises ValueError naming what is wrong with it."""
+    try:
+        decoded = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"invalid UTF-8 at byte {e.start}") from None
+    try:
+        obj = json.loads(decoded)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"malformed JSON: {e.msg} at column {e.colno}") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"record is a JSON {type(obj).__name__}, not an object")
+    text = obj.get(text_field)
+    if not isinstance(text, str):
+        raise ValueError(f"no string field {text_field!r}")
+    try:
+        nbytes = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("text holds an unpaired surrogate escape") from None
+    if nbytes > max_doc_bytes:
+        raise ValueError(f"document of {nbytes} bytes exceeds max_doc_bytes={max_doc_bytes}")
+    if not text.strip():
+        raise ValueError("empty text")
+    source = obj.get("source") if isinstance(obj.get("source"), str) and obj["source"] else _source_name(path)
+    own_id = obj.get(id_field)
+    if isinstance(own_id, (str, int)) and not isinstance(own_id, bool) and str(own_id):
+        own_id = str(own_id)
+        doc_id = own_id if own_id.startswith(source + "/") else f"{source}/{own_id}"
+    else:
+        # No usable id of its own: a hash of the content, stable across runs and machines.
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        doc_id = f"{source}/sha256-{digest[:32]}"
+    url = obj.get("url") if isinstance(obj.get("url"), str) else None
+    meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+    return records.make_doc(doc_id, text, source, url, meta, pos=(path, line_no))
+
+
+class ReadJsonlFile(beam.DoFn):
+    """A readable file in, documents out; bad records to the `dead_letter` output."""
+
+    def __init__(self, text_field: str, id_field: str, max_doc_bytes: int, max_record_bytes: int):
+        self.text_field = text_field
+        self.id_field = id_field
+        self.max_doc_bytes = max_doc_bytes
+        self.max_record_bytes = max_record_bytes
+        self.records_read = Metrics.counter("read", "records")
+        self.dead_letters = Metrics.counter("read", "dead_letters")
+
+    def _dead(self, path, line_no, error, nbytes, head=""):
+        self.dead_letters.inc()
+        return beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(
+            f"{path}:{line_no}", "read", error, nbytes, head, file=path, line=line_no))
+
+    def process(self, readable_file):
+        path = readable_file.metadata.path
+        line_no = 0
+        try:
+            stream = _open_decompressed(path)
+        except Exception as e:  # unreadable file: one dead letter for it
+            yield self._dead(path, 0, f"cannot open: {type(e).__name__}: {e}", 0)
+            return
+        with stream:
+            while True:
+                try:
+                    line = stream.readline(self.max_record_bytes + 1)
+                except (EOFError, OSError, zlib.error, ValueError) as e:
+                    yield self._dead(path, line_no + 1,
+                                     f"corrupt or truncated stream after line {line_no}: "
+                                     f"{type(e).__name__}: {e}", 0)
+                    return
+                except Exception as e:  # zstandard.ZstdError and other codec errors
+                    yield self._dead(path, line_no + 1, f"corrupt stream after line {line_no}: "
+                                     f"{type(e).__name__}: {e}", 0)
+                    return
+                if not line:
+                    return
+                line_no += 1
+                if len(line) > self.max_record_bytes and not line.endswith(b"\n"):
+                    skipped = len(line) + self._skip_rest_of_line(stream)
+                    self.records_read.inc()
+                    yield self._dead(path, line_no, f"record exceeds max_record_bytes="
+                                     f"{self.max_record_bytes}", skipped,
+                                     line[:records.HEAD_CHARS].decode("utf-8", "replace"))
+                    continue
+                line = line.rstrip(b"\r\n")
+                if not line.strip():
+                    continue  # blank lines separate nothing and are not records
+                self.records_read.inc()
+                try:
+                    yield parse_record(line, path=path, line_no=line_no, text_field=self.text_field,
+                                       id_field=self.id_field, max_doc_bytes=self.max_doc_bytes)
+                except ValueError as e:
+                    yield self._dead(path, line_no, str(e), len(line),
+                                     line[:records.HEAD_CHARS].decode("utf-8", "replace"))
+
+    @staticmethod
+    def _skip_rest_of_line(stream) -> int:
+        skipped = 0
+        while True:
+            try:
+                chunk = stream.readline(_READ_CHUNK)
+            except Exception:
+                return skipped
+            skipped += len(chunk)
+            if not chunk or chunk.endswith(b"\n"):
+                return skipped
+
+
+class ReadDocuments(beam.PTransform):
+    """Glob -> (documents, dead letters)."""
+
+    def __init__(self, pattern: str, *, text_field="text", id_field="id",
+                 max_doc_bytes: int, max_record_bytes: int):
+        super().__init__()
+        self.pattern = pattern
+        self.kwargs = dict(text_field=text_field, id_field=id_field, max_doc_bytes=max_doc_bytes,
+                           max_record_bytes=max_record_bytes)
+
+    def expand(self, pbegin):
+        files = (pbegin
+                 | "Match" >> fileio.MatchFiles(self.pattern)
+                 | "Reshuffle files" >> beam.Reshuffle()
+                 | "Open" >> fileio.ReadMatches(compression=CompressionTypes.UNCOMPRESSED))
+        return files | "Parse" >> beam.ParDo(ReadJsonlFile(**self.kwargs)).with_outputs(
+            DEAD_LETTER_TAG, main="docs")

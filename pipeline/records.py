@@ -1,0 +1,40 @@
+"""Plain-dict records that flow through the graph: documents, dead letters and outcomes.
+
+A document is a dict with `id`, `text`, `source`, `url`, `meta`, `signals` and `bytes` (UTF-8
+size of its text as read). Every input record ends as exactly one outcome: kept, dropped (with
+the first failing rule's name), duplicate (with the keeper's id) or dead_letter (with the error).
+"""
+
+from __future__ import annotations
+
+KEPT = "kept"
+DROPPED = "dropped"
+DUPLICATE = "duplicate"
+DEAD_LETTER = "dead_letter"
+OUTCOMES = (KEPT, DROPPED, DUPLICATE, DEAD_LETTER)
+
+HEAD_CHARS = 200  # how much of a bad record a dead letter keeps, for a person to recognise it
+
+
+def make_doc(doc_id: str, text: str, source: str, url: str | None, meta: dict,
+             pos: tuple[str, int] = ("", 0)) -> dict:
+    """`pos` is (file, line) of the record, used only to break ties between equal ids."""
+    return {"id": doc_id, "text": text, "source": source, "url": url, "meta": meta,
+            "signals": {}, "bytes": len(text.encode("utf-8")), "pos": list(pos)}
+
+
+def dead_letter(record_id: str, stage: str, error: str, nbytes: int, head: str = "",
+                **extra) -> dict:
+    return {"id": record_id, "stage": stage, "error": error, "bytes": nbytes,
+            "head": head[:HEAD_CHARS], **extra}
+
+
+def outcome(record_id: str, kind: str, nbytes: int, reason: str | None = None,
+            duplicate_of: str | None = None, source: str | None = None) -> dict:
+    return {"id": record_id, "outcome": kind, "reason": reason, "duplicate_of": duplicate_of,
+            "bytes": nbytes, "source": source}
+
+
+def dead_letter_outcome(letter: dict) -> dict:
+    return outcome(letter["id"], DEAD_LETTER, letter["bytes"], reason=letter["stage"],
+                   source=letter.get("source"))

@@ -1,0 +1,130 @@
+"""Writers: webdataset tar shards and the manifest, plus sorted JSONL sidecars (ledger, dead letters).
+
+A document goes to shard `hash(id) % num_shards` and shards are sorted by id, so output bytes
+depend only on input and config, never on the runner or worker count. Each shard is written as
+one streaming tar ("w|") through FileSystems.create, so gs:// works and no temp folder is left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from pipeline import records, shard_format
+
+KEPT_TAG = "kept"
+# Per-sample overhead of a tar entry (headers and padding) used to estimate shard sizes.
+TAR_OVERHEAD_BYTES = 3 * 1024
+
+
+class _HashingWriter:
+    """Passes writes through to a file while counting bytes and computing sha256."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data):
+        self.sha256.update(data)
+        self.size += len(data)
+        return self.handle.write(data)
+
+
+def sample_meta(doc: dict) -> dict:
+    return {"id": doc["id"], "source": doc["source"], "url": doc["url"],
+            "lang": doc["signals"].get("lang"), "signals": doc["signals"],
+            "sentence_starts": doc["sentence_starts"], "meta": doc["meta"]}
+
+
+def estimated_bytes(doc: dict) -> int:
+    return doc["tokens"].nbytes + doc["bytes"] + TAR_OVERHEAD_BYTES
+
+
+def num_shards_for(total_bytes: int, target_mb: float) -> int:
+    return max(1, math.ceil(total_bytes / (target_mb * 1024 * 1024)))
+
+
+class _WriteShard(beam.DoFn):
+    def __init__(self, output: str, write_text: bool):
+        self.output = output
+        self.write_text = write_text
+
+    def process(self, keyed):
+        index, docs = keyed
+        docs = sorted(docs, key=lambda d: d["id"])
+        name = shard_format.shard_name(index)
+        path = FileSystems.join(self.output, shard_format.SHARDS_DIR, name)
+        members = (m for d in docs for m in shard_format.sample_members(
+            shard_format.sample_key(d["id"]), d["tokens"], sample_meta(d),
+            d["text"] if self.write_text else None))
+        with FileSystems.create(path, mime_type="application/x-tar") as handle:
+            writer = _HashingWriter(handle)
+            shard_format.write_tar(writer, members)
+        Metrics.counter("shards", "written").inc()
+        tokens = sum(len(d["tokens"]) for d in docs)
+        yield {"name": name, "sha256": writer.sha256.hexdigest(), "samples": len(docs),
+               "tokens": tokens, "bytes": writer.size}
+        for d in docs:
+            yield beam.pvalue.TaggedOutput(KEPT_TAG, records.outcome(
+                d["id"], records.KEPT, d["bytes"], source=d["source"]))
+
+
+class WriteShards(beam.PTransform):
+    """Tokenized documents -> shards; outputs shard infos (main) and kept outcomes (`kept`)."""
+
+    def __init__(self, output: str, num_shards, write_text: bool):
+        super().__init__()
+        self.output = output
+        self.num_shards = num_shards  # a singleton side input
+        self.write_text = write_text
+
+    def expand(self, docs):
+        return (docs
+                | "Key by shard" >> beam.Map(
+                    lambda d, n: (shard_format.shard_index(d["id"], n), d), n=self.num_shards)
+                | "Group by shard" >> beam.GroupByKey()
+                | "Write tar" >> beam.ParDo(_WriteShard(self.output, self.write_text)).with_outputs(
+                    KEPT_TAG, main="shards"))
+
+
+class _WriteJsonl(beam.DoFn):
+    def __init__(self, directory: str, prefix: str):
+        self.directory = directory
+        self.prefix = prefix
+
+    def process(self, keyed, num_files):
+        index, rows = keyed
+        rows = sorted(rows, key=lambda r: r["id"])
+        path = FileSystems.join(self.directory, f"{self.prefix}-{index:05d}-of-{num_files:05d}.jsonl")
+        with FileSystems.create(path, mime_type="application/jsonl") as f:
+            for row in rows:
+                f.write(shard_format.canonical_json(row) + b"\n")
+        yield path
+
+
+class WriteSortedJsonl(beam.PTransform):
+    """Rows with an `id` -> `directory/prefix-NNNNN-of-MMMMM.jsonl`, split by id hash, sorted by id."""
+
+    def __init__(self, directory: str, prefix: str, num_files):
+        super().__init__()
+        self.directory = directory
+        self.prefix = prefix
+        self.num_files = num_files  # a singleton side input
+
+    def expand(self, rows):
+        return (rows
+                | "Key by file" >> beam.Map(
+                    lambda r, n: (shard_format.shard_index(r["id"], n), r), n=self.num_files)
+                | "Group by file" >> beam.GroupByKey()
+                | "Write" >> beam.ParDo(_WriteJsonl(self.directory, self.prefix), self.num_files))
+
+
+def write_json(path: str, obj) -> None:
+    with FileSystems.create(path, mime_type="application/json") as f:
+        f.write(json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False).encode("utf-8") + b"\n")

@@ -1,0 +1,112 @@
+"""Beam wiring around quality/: normalize and annotate, select by policy, exact dedup.
+
+The science lives in quality/ as plain functions; these DoFns only call them, count what they
+did in Beam counters (visible in the runner's metrics and the Dataflow UI), and route every
+document to exactly one outcome.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline import records
+from quality import normalize, signals
+from quality.langid import LanguageIdentifier
+from quality.policy import Policy
+
+DEAD_LETTER_TAG = "dead_letter"
+DROPPED_TAG = "dropped"
+DUPLICATE_TAG = "duplicate"
+LANG_SCORE_DECIMALS = 4  # fastText scores are float32; 4 decimals keep JSON stable and readable
+
+
+class Annotate(beam.DoFn):
+    """Normalizes the text and records every signal on the document; drops nothing."""
+
+    def __init__(self):
+        self.langid = None
+        self.failures = Metrics.counter("annotate", "dead_letters")
+
+    def setup(self):
+        self.langid = LanguageIdentifier()
+
+    def process(self, doc):
+        try:
+            text = normalize.normalize_text(doc["text"])
+            if not text:
+                raise ValueError("empty text after normalization")
+            sig = signals.text_signals(text)
+            (lang, score), = self.langid.predict([text])
+            sig["lang"] = lang
+            sig["lang_score"] = round(score, LANG_SCORE_DECIMALS)
+        except Exception as e:  # a document that breaks a signal must not break the job
+            self.failures.inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(
+                doc["id"], "annotate", f"{type(e).__name__}: {e}", doc["bytes"], doc["text"],
+                source=doc["source"]))
+            return
+        yield {**doc, "text": text, "signals": sig, "dedup_key": normalize.dedup_key(text)}
+
+
+class Select(beam.DoFn):
+    """Applies the policy: the first failing rule names the drop reason."""
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+
+    def process(self, doc):
+        reason = self.policy.first_failure(doc["signals"])
+        if reason is None:
+            yield doc
+            return
+        Metrics.counter("select", f"dropped.{reason}").inc()
+        Metrics.counter("select", f"dropped_bytes.{reason}").inc(doc["bytes"])
+        yield beam.pvalue.TaggedOutput(DROPPED_TAG, records.outcome(
+            doc["id"], records.DROPPED, doc["bytes"], reason=reason, source=doc["source"]))
+
+
+class _PickKeeper(beam.DoFn):
+    """One exact-duplicate group in; the keeper (smallest id) out, every other member a duplicate."""
+
+    def process(self, keyed):
+        _, docs = keyed
+        keeper_id = min(d["id"] for d in docs)  # Beam's grouped iterables can be iterated twice
+        for d in docs:
+            if d["id"] == keeper_id:
+                yield d
+            else:
+                Metrics.counter("dedup", "exact_duplicates").inc()
+                yield beam.pvalue.TaggedOutput(DUPLICATE_TAG, records.outcome(
+                    d["id"], records.DUPLICATE, d["bytes"], reason="exact_duplicate",
+                    duplicate_of=keeper_id, source=d["source"]))
+
+
+class ExactDedup(beam.PTransform):
+    """Groups documents by their normalized-text hash; keeps the smallest id of each group."""
+
+    def expand(self, docs):
+        return (docs
+                | "Key by text hash" >> beam.Map(lambda d: (d["dedup_key"], d))
+                | "Group by text hash" >> beam.GroupByKey()
+                | "Pick keeper" >> beam.ParDo(_PickKeeper()).with_outputs(DUPLICATE_TAG, main="docs"))
+
+
+class DedupIds(beam.PTransform):
+    """Two input records with the same id cannot both be kept: the first (by file, line) wins,
+    the others are dead-lettered, so that ids stay unique keys in shards and ledgers."""
+
+    def expand(self, docs):
+        def split(keyed):
+            doc_id, group = keyed
+            group = sorted(group, key=lambda d: tuple(d["pos"]))
+            yield group[0]
+            for d in group[1:]:
+                yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(
+                    doc_id, "read", "duplicate record id (an earlier record kept it)", d["bytes"],
+                    d["text"], source=d["source"]))
+
+        return (docs
+                | "Key by id" >> beam.Map(lambda d: (d["id"], d))
+                | "Group by id" >> beam.GroupByKey()
+                | "First of each id" >> beam.FlatMap(split).with_outputs(DEAD_LETTER_TAG, main="docs"))

@@ -1,0 +1,172 @@
+"""Tokenizer stages: train sentencepiece on a hash-chosen sample of kept documents, then encode.
+
+The sample is the `tokenizer_sample_docs` kept documents with the smallest hash of their id,
+chosen by a Beam combiner (no worker sees more than its share plus the running top-N), and the
+training itself runs single-threaded on sorted input, so the model is the same on every runner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from pipeline import records, shard_format
+from quality.text import sentences
+
+DEAD_LETTER_TAG = "dead_letter"
+# Reserved ids, the same in every Sieve tokenizer so objectives need no lookup table.
+SPECIAL_IDS = {"pad": 0, "unk": 1, "bos": 2, "eos": 3, "mask": 4}
+MASK_PIECE = "<mask>"
+# Characters of each sampled document used for training: bounds the sample's memory.
+SAMPLE_CHARS_PER_DOC = 20_000
+# sentencepiece skips training lines longer than this many bytes (its default is 4192).
+MAX_SENTENCE_BYTES = 8192
+# Unigram LM (Kudo 2018) as in T5 and ALBERT; 0.9995 character coverage is sentencepiece's
+# recommendation for languages with large character sets and harmless for English.
+MODEL_TYPE = "unigram"
+CHARACTER_COVERAGE = 0.9995
+
+
+def train_sentencepiece(texts: list[str], vocab_size: int) -> bytes:
+    """Trains a unigram sentencepiece model on `texts`, one sentence per training line.
+
+    Training reads an iterator and writes to memory: a model trained from a file records that
+    file's (temporary) path in its trainer spec, which would make two runs' models differ.
+    """
+    import sentencepiece as spm
+
+    def training_lines():
+        for text in texts:
+            for sentence in sentences(text):
+                yield sentence.replace("\n", " ")
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=training_lines(), model_writer=model, vocab_size=vocab_size,
+        model_type=MODEL_TYPE, character_coverage=CHARACTER_COVERAGE,
+        pad_id=SPECIAL_IDS["pad"], unk_id=SPECIAL_IDS["unk"], bos_id=SPECIAL_IDS["bos"],
+        eos_id=SPECIAL_IDS["eos"], control_symbols=[MASK_PIECE], hard_vocab_limit=False,
+        num_threads=1, shuffle_input_sentence=False, max_sentence_length=MAX_SENTENCE_BYTES,
+        minloglevel=2)
+    return model.getvalue()
+
+
+def vocab_text(model: bytes) -> bytes:
+    """The `.vocab` companion file: one `piece<TAB>score` per id, as sentencepiece writes it."""
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_proto=model)
+    return "".join(f"{sp.id_to_piece(i)}\t{sp.get_score(i):g}\n"
+                   for i in range(sp.get_piece_size())).encode("utf-8")
+
+
+def check_special_ids(model: bytes) -> int:
+    """Vocabulary size of a model, after checking it reserves Sieve's special ids."""
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_proto=model)
+    found = {"pad": sp.pad_id(), "unk": sp.unk_id(), "bos": sp.bos_id(), "eos": sp.eos_id(),
+             "mask": sp.piece_to_id(MASK_PIECE)}
+    if found != SPECIAL_IDS:
+        raise ValueError(f"tokenizer special ids {found} differ from Sieve's {SPECIAL_IDS}")
+    return sp.get_piece_size()
+
+
+class TrainTokenizer(beam.DoFn):
+    """The (sorted) sample in; a dict {model, error} out, written beside the shards."""
+
+    def __init__(self, vocab_size: int, output: str):
+        self.vocab_size = vocab_size
+        self.output = output
+
+    def process(self, sample):
+        texts = [text for _, text in sorted(sample)]
+        if not texts:
+            yield {"model": None, "error": "no kept documents to train a tokenizer on"}
+            return
+        try:
+            model = train_sentencepiece(texts, self.vocab_size)
+        except Exception as e:
+            yield {"model": None, "error": f"tokenizer training failed: {type(e).__name__}: {e}"}
+            return
+        _write(FileSystems.join(self.output, shard_format.TOKENIZER_MODEL), model)
+        _write(FileSystems.join(self.output, shard_format.TOKENIZER_VOCAB), vocab_text(model))
+        yield {"model": model, "error": None}
+
+
+class LoadTokenizer(beam.DoFn):
+    """A given model path in; the same {model, error} dict out, copied beside the shards."""
+
+    def __init__(self, output: str):
+        self.output = output
+
+    def process(self, path):
+        with FileSystems.open(path) as f:
+            model = f.read()
+        check_special_ids(model)
+        _write(FileSystems.join(self.output, shard_format.TOKENIZER_MODEL), model)
+        _write(FileSystems.join(self.output, shard_format.TOKENIZER_VOCAB), vocab_text(model))
+        yield {"model": model, "error": None}
+
+
+def tokenizer_info(tok: dict) -> dict:
+    if tok["model"] is None:
+        return {"sha256": None, "vocab_size": 0, "error": tok["error"]}
+    return {"sha256": hashlib.sha256(tok["model"]).hexdigest(),
+            "vocab_size": check_special_ids(tok["model"]), "error": None}
+
+
+def _write(path: str, data: bytes) -> None:
+    with FileSystems.create(path) as f:
+        f.write(data)
+
+
+def sample_key(doc: dict) -> tuple[int, str]:
+    return (shard_format.stable_hash("tokenizer-sample:" + doc["id"]), doc["text"][:SAMPLE_CHARS_PER_DOC])
+
+
+def encode_document(sp, text: str, dtype: np.dtype) -> tuple[np.ndarray, list[int]]:
+    """Token ids of a document and the token offset where each sentence starts."""
+    pieces = sp.encode(sentences(text)) if text else []
+    starts, total = [], 0
+    for ids in pieces:
+        starts.append(total)
+        total += len(ids)
+    tokens = np.fromiter((t for ids in pieces for t in ids), dtype=dtype, count=total)
+    return tokens, starts
+
+
+class Tokenize(beam.DoFn):
+    """Encodes kept documents with the side-input model; without a model they are dead-lettered."""
+
+    def __init__(self):
+        self._sp = None
+        self._sha = None
+        self.tokens = Metrics.counter("tokenize", "tokens")
+
+    def process(self, doc, tok):
+        if tok["model"] is None:
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(
+                doc["id"], "tokenize", tok["error"], doc["bytes"], doc["text"], source=doc["source"]))
+            return
+        sha = hashlib.sha256(tok["model"]).digest()
+        if sha != self._sha:
+            import sentencepiece as spm
+
+            self._sp = spm.SentencePieceProcessor(model_proto=tok["model"])
+            self._sha = sha
+        dtype = shard_format.token_dtype(self._sp.get_piece_size())
+        try:
+            tokens, starts = encode_document(self._sp, doc["text"], dtype)
+        except Exception as e:
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(
+                doc["id"], "tokenize", f"{type(e).__name__}: {e}", doc["bytes"], doc["text"],
+                source=doc["source"]))
+            return
+        self.tokens.inc(len(tokens))
+        yield {**doc, "tokens": tokens, "sentence_starts": starts}

@@ -1,0 +1,55 @@
+"""Tokenizer training and encoding."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+import sentencepiece as spm
+
+from pipeline import tokenize
+from pipeline.__main__ import SAMPLE
+
+
+@pytest.fixture(scope="module")
+def texts():
+    out = []
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec["source"] in ("gutenberg", "python-docs"):
+                out.append(rec["text"])
+            if len(out) == 60:
+                break
+    return out
+
+
+def test_training_is_deterministic_and_reserves_special_ids(texts):
+    a = tokenize.train_sentencepiece(texts, 1000)
+    b = tokenize.train_sentencepiece(texts, 1000)
+    assert a == b
+    assert tokenize.check_special_ids(a) == 1000
+    sp = spm.SentencePieceProcessor(model_proto=a)
+    # <mask> is a control symbol: never produced from text.
+    assert tokenize.SPECIAL_IDS["mask"] not in sp.encode("<mask> the <mask>")
+
+
+def test_encode_document_offsets_mark_sentence_starts(texts):
+    sp = spm.SentencePieceProcessor(model_proto=tokenize.train_sentencepiece(texts, 1000))
+    doc = "It was a fine day. The sun shone!\nNobody came."
+    tokens, starts = tokenize.encode_document(sp, doc, np.dtype(np.uint16))
+    assert tokens.dtype == np.uint16 and len(starts) == 3 and starts[0] == 0
+    bounds = starts + [len(tokens)]
+    pieces = [sp.decode(tokens[s:e].tolist()) for s, e in zip(bounds, bounds[1:])]
+    assert pieces == ["It was a fine day.", "The sun shone!", "Nobody came."]
+    assert tokenize.encode_document(sp, "", np.dtype(np.uint16))[0].size == 0
+
+
+def test_a_foreign_model_without_sieve_special_ids_is_refused(texts, tmp_path):
+    import io
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_writer=model,
+                                   vocab_size=150, minloglevel=2)
+    with pytest.raises(ValueError, match="special ids"):
+        tokenize.check_special_ids(model.getvalue())
