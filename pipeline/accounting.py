@@ -23,8 +23,10 @@ class CountOutcomes(beam.CombineFn):
     def add_input(self, acc, row):
         reason = row["reason"] or ""
         source = row.get("source") or "(unreadable)"
-        for key in (("outcome", row["outcome"]), ("reason", row["outcome"], reason),
-                    ("source", source, row["outcome"])):
+        keys = [("outcome", row["outcome"]), ("reason", row["outcome"], reason),
+                ("source", source, row["outcome"])]
+        keys += [("would_drop", rule) for rule in row.get("failures", ())]
+        for key in keys:
             acc[key + ("docs",)] += 1
             acc[key + ("bytes",)] += row["bytes"]
         return acc
@@ -37,10 +39,12 @@ class CountOutcomes(beam.CombineFn):
 
     def extract_output(self, acc):
         out = {"outcomes": {k: {"docs": 0, "bytes": 0} for k in records.OUTCOMES},
-               "reasons": {}, "sources": {}}
+               "reasons": {}, "sources": {}, "would_drop": {}}
         for key, value in sorted(acc.items()):
             if key[0] == "outcome":
                 out["outcomes"][key[1]][key[2]] = value
+            elif key[0] == "would_drop":
+                out["would_drop"].setdefault(key[1], {})[key[2]] = value
             elif key[0] == "reason":
                 out["reasons"].setdefault(key[1], {}).setdefault(key[2] or key[1], {})[key[3]] = value
             else:
@@ -63,6 +67,28 @@ class CountInput(beam.CombineFn):
         return {"docs": acc[0], "bytes": acc[1]}
 
 
+FUNNEL = (  # stage name, and what leaves the corpus at that stage
+    ("read", (records.DEAD_LETTER, "read")),
+    ("annotated", (records.DEAD_LETTER, "annotate")),
+    ("selected", (records.DROPPED, None)),
+    ("deduplicated", (records.DUPLICATE, None)),
+    ("tokenized", (records.DEAD_LETTER, "tokenize")),
+)
+
+
+def funnel(counts: dict, inputs: dict, manifest_totals: dict) -> list[dict]:
+    """Documents and bytes remaining after each stage, from input down to what was written."""
+    rows = [{"stage": "input", "docs": inputs["docs"], "bytes": inputs["bytes"]}]
+    for stage, (outcome, reason) in FUNNEL:
+        by_reason = counts["reasons"].get(outcome, {})
+        gone = [v for r, v in by_reason.items() if reason is None or r == reason]
+        prev = rows[-1]
+        rows.append({"stage": stage, "docs": prev["docs"] - sum(v["docs"] for v in gone),
+                     "bytes": prev["bytes"] - sum(v["bytes"] for v in gone)})
+    rows[-1]["tokens"] = manifest_totals.get("tokens", 0)
+    return rows
+
+
 def build_stats(counts: dict, inputs: dict, manifest_totals: dict, tokenizer: dict,
                 policy: dict) -> dict:
     outs = counts["outcomes"]
@@ -74,6 +100,6 @@ def build_stats(counts: dict, inputs: dict, manifest_totals: dict, tokenizer: di
                           "duplicate": outs[records.DUPLICATE][unit],
                           "dead_letter": outs[records.DEAD_LETTER][unit],
                           "sum": rhs, "holds": rhs == inputs[unit]}
-    return {"input": inputs, **counts, "identity": identity,
+    return {"input": inputs, **counts, "identity": identity, "funnel": funnel(counts, inputs, manifest_totals),
             "identity_holds": all(v["holds"] for v in identity.values()),
             "shards": manifest_totals, "tokenizer": tokenizer, "policy": policy}

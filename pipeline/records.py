@@ -14,6 +14,7 @@ DEAD_LETTER = "dead_letter"
 OUTCOMES = (KEPT, DROPPED, DUPLICATE, DEAD_LETTER)
 
 HEAD_CHARS = 200  # how much of a bad record a dead letter keeps, for a person to recognise it
+EXAMPLE_CHARS = 300  # how much of an annotated document its ledger row keeps, for report examples
 
 
 def make_doc(doc_id: str, text: str, source: str, url: str | None, meta: dict,
@@ -30,9 +31,17 @@ def dead_letter(record_id: str, stage: str, error: str, nbytes: int, head: str =
 
 
 def outcome(record_id: str, kind: str, nbytes: int, reason: str | None = None,
-            duplicate_of: str | None = None, source: str | None = None) -> dict:
+            duplicate_of: str | None = None, source: str | None = None, **extra) -> dict:
+    """A ledger row. Documents that were annotated also carry `signals`, `failures` (every rule
+    of the policy they fail: what each rule would drop alone) and `head` (the text's start)."""
     return {"id": record_id, "outcome": kind, "reason": reason, "duplicate_of": duplicate_of,
-            "bytes": nbytes, "source": source}
+            "bytes": nbytes, "source": source, **extra}
+
+
+def doc_outcome(doc: dict, kind: str, **fields) -> dict:
+    """The ledger row of an annotated document."""
+    return outcome(doc["id"], kind, doc["bytes"], source=doc["source"], signals=doc["signals"],
+                   failures=doc.get("failures", []), head=doc["text"][:EXAMPLE_CHARS], **fields)
 
 
 def dead_letter_outcome(letter: dict) -> dict:

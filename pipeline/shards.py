@@ -71,8 +71,8 @@ class _WriteShard(beam.DoFn):
         yield {"name": name, "sha256": writer.sha256.hexdigest(), "samples": len(docs),
                "tokens": tokens, "bytes": writer.size}
         for d in docs:
-            yield beam.pvalue.TaggedOutput(KEPT_TAG, records.outcome(
-                d["id"], records.KEPT, d["bytes"], source=d["source"]))
+            yield beam.pvalue.TaggedOutput(KEPT_TAG, records.doc_outcome(
+                d, records.KEPT, tokens=len(d["tokens"]), shard=name))
 
 
 class WriteShards(beam.PTransform):

@@ -56,14 +56,17 @@ class Select(beam.DoFn):
         self.policy = policy
 
     def process(self, doc):
-        reason = self.policy.first_failure(doc["signals"])
-        if reason is None:
+        failures = self.policy.failures(doc["signals"])
+        for rule in failures:
+            Metrics.counter("select", f"would_drop.{rule}").inc()
+        if not failures:
             yield doc
             return
+        reason = failures[0]  # the first failing rule in policy order
         Metrics.counter("select", f"dropped.{reason}").inc()
         Metrics.counter("select", f"dropped_bytes.{reason}").inc(doc["bytes"])
-        yield beam.pvalue.TaggedOutput(DROPPED_TAG, records.outcome(
-            doc["id"], records.DROPPED, doc["bytes"], reason=reason, source=doc["source"]))
+        yield beam.pvalue.TaggedOutput(DROPPED_TAG, records.doc_outcome(
+            {**doc, "failures": failures}, records.DROPPED, reason=reason))
 
 
 class _PickKeeper(beam.DoFn):
@@ -77,9 +80,8 @@ class _PickKeeper(beam.DoFn):
                 yield d
             else:
                 Metrics.counter("dedup", "exact_duplicates").inc()
-                yield beam.pvalue.TaggedOutput(DUPLICATE_TAG, records.outcome(
-                    d["id"], records.DUPLICATE, d["bytes"], reason="exact_duplicate",
-                    duplicate_of=keeper_id, source=d["source"]))
+                yield beam.pvalue.TaggedOutput(DUPLICATE_TAG, records.doc_outcome(
+                    d, records.DUPLICATE, reason="exact_duplicate", duplicate_of=keeper_id))
 
 
 class ExactDedup(beam.PTransform):
