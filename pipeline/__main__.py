@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
@@ -23,7 +24,8 @@ SAMPLE_LABEL = "bundled:pipeline/sample/sample.jsonl.gz"
 DEFAULT_RUNNER = "DirectRunner"
 # Outputs a previous run may have left, removed before a run so a smaller run leaves no strays.
 OUTPUT_PATTERNS = (f"{shard_format.SHARDS_DIR}/shard-*.tar", f"{graph.LEDGER_DIR}/*.jsonl",
-                   f"{graph.DEAD_LETTER_DIR}/*.jsonl", shard_format.MANIFEST, graph.STATS,
+                   f"{graph.DEAD_LETTER_DIR}/*.jsonl", f"{graph.ANNOTATED_DIR}/*.jsonl.gz",
+                   shard_format.MANIFEST, graph.STATS,
                    shard_format.TOKENIZER_MODEL, shard_format.TOKENIZER_VOCAB)
 
 
@@ -45,14 +47,17 @@ def run(argv: list[str] | None = None) -> dict:
     """Runs the job; returns the stats dict written to OUTPUT/stats.json."""
     options = pipeline_options(list(sys.argv[1:] if argv is None else argv))
     opts = options.view_as(SieveOptions)
-    if opts.input:
+    if opts.from_annotated:
+        pattern, label = None, f"annotated:{opts.from_annotated}"
+    elif opts.input:
         pattern, label = opts.input, opts.input
     else:
         pattern, label = str(SAMPLE), SAMPLE_LABEL
     clear_previous_outputs(opts.output)
     with beam.Pipeline(options=options) as p:
         graph.build(p, opts, pattern, label)
-    with FileSystems.open(FileSystems.join(opts.output, graph.STATS)) as f:
+    with FileSystems.open(FileSystems.join(opts.output, graph.STATS),
+                          compression_type=CompressionTypes.UNCOMPRESSED) as f:
         return json.load(f)
 
 

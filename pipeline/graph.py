@@ -11,12 +11,13 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsSingleton
 
 from pipeline import accounting, records, shard_format, shards, stages, tokenize
-from pipeline.read import DEAD_LETTER_TAG, ReadDocuments
+from pipeline.read import ReadAnnotated, ReadDocuments
 from quality import policy as policies
 
 STATS = "stats.json"
 LEDGER_DIR = "ledger"
 DEAD_LETTER_DIR = "dead_letter"
+ANNOTATED_DIR = "annotated"
 
 
 def corpus_config(opts, input_label: str) -> dict:
@@ -31,13 +32,21 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
     out = opts.output
     policy = policies.load(opts.policy)
 
-    read = p | "Read" >> ReadDocuments(
-        input_pattern, text_field=opts.text_field, id_field=opts.id_field,
-        max_doc_bytes=opts.max_doc_bytes, max_record_bytes=opts.max_record_bytes)
-    unique = read.docs | "Unique ids" >> stages.DedupIds()
-    annotated = unique.docs | "Annotate" >> beam.ParDo(stages.Annotate()).with_outputs(
-        stages.DEAD_LETTER_TAG, main="docs")
-    selected = annotated.docs | "Select" >> beam.ParDo(stages.Select(policy)).with_outputs(
+    if opts.from_annotated:
+        # Re-selection: the documents and their signals come from a previous run's annotated/.
+        docs = p | "Read annotated" >> ReadAnnotated(opts.from_annotated)
+        input_docs, input_dead, early_dead, annotated_docs = docs, (), (), docs
+    else:
+        read = p | "Read" >> ReadDocuments(
+            input_pattern, text_field=opts.text_field, id_field=opts.id_field,
+            max_doc_bytes=opts.max_doc_bytes, max_record_bytes=opts.max_record_bytes)
+        unique = read.docs | "Unique ids" >> stages.DedupIds()
+        annotated = unique.docs | "Annotate" >> beam.ParDo(stages.Annotate()).with_outputs(
+            stages.DEAD_LETTER_TAG, main="docs")
+        input_docs, input_dead = read.docs, (read.dead_letter,)
+        early_dead = (read.dead_letter, unique.dead_letter, annotated.dead_letter)
+        annotated_docs = annotated.docs
+    selected = annotated_docs | "Select" >> beam.ParDo(stages.Select(policy)).with_outputs(
         stages.DROPPED_TAG, main="docs")
     deduped = selected.docs | "Exact dedup" >> stages.ExactDedup()
     kept = deduped.docs
@@ -71,8 +80,11 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
                 | "Shard infos" >> beam.combiners.ToList()
                 | "Manifest" >> beam.Map(_write_manifest, AsSingleton(tok_info), out, config))
 
-    dead = ((read.dead_letter, unique.dead_letter, annotated.dead_letter, tokenized.dead_letter)
-            | "All dead letters" >> beam.Flatten())
+    if opts.write_annotated and not opts.from_annotated:
+        annotated_docs | "Annotated files" >> shards.WriteSortedJsonl(
+            FileSystems.join(out, ANNOTATED_DIR), "annotated", n_shards, compress=True)
+
+    dead = ((*early_dead, tokenized.dead_letter) | "All dead letters" >> beam.Flatten())
     dead | "Dead-letter files" >> shards.WriteSortedJsonl(
         FileSystems.join(out, DEAD_LETTER_DIR), "dead_letter", n_shards)
 
@@ -81,8 +93,9 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
                 | "All outcomes" >> beam.Flatten())
     outcomes | "Ledger files" >> shards.WriteSortedJsonl(FileSystems.join(out, LEDGER_DIR), "ledger", n_shards)
     counts = outcomes | "Count outcomes" >> beam.CombineGlobally(accounting.CountOutcomes())
-    inputs = ((read.docs | "Doc bytes" >> beam.Map(lambda d: d["bytes"]),
-               read.dead_letter | "Dead-letter bytes" >> beam.Map(lambda d: d["bytes"]))
+    inputs = ((input_docs | "Doc bytes" >> beam.Map(lambda d: d["bytes"]),
+               *(d | f"Dead-letter bytes {i}" >> beam.Map(lambda r: r["bytes"])
+                 for i, d in enumerate(input_dead)))
               | "All inputs" >> beam.Flatten()
               | "Count input" >> beam.CombineGlobally(accounting.CountInput()))
     (counts | "Stats" >> beam.Map(_write_stats, AsSingleton(inputs), AsSingleton(manifest),
@@ -93,7 +106,7 @@ def _write_manifest(shard_infos, tok_info, out, config):
     manifest = shard_format.build_manifest(
         shards=shard_infos, tokenizer_sha256=tok_info["sha256"], vocab_size=tok_info["vocab_size"],
         special_ids=tokenize.SPECIAL_IDS, config=config)
-    with FileSystems.create(FileSystems.join(out, shard_format.MANIFEST)) as f:
+    with shards.create_file(FileSystems.join(out, shard_format.MANIFEST), "application/json") as f:
         f.write(shard_format.dump_manifest(manifest))
     return manifest["totals"]
 

@@ -37,6 +37,12 @@ class SieveOptions(PipelineOptions):
                             help="Target shard size when --num_shards is 0.")
         parser.add_argument("--write_text", default=True, type=_bool,
                             help="Also store the clean text as <key>.txt in each sample.")
+        parser.add_argument("--write_annotated", default=False, type=_bool,
+                            help="Also write every annotated document (clean text + signals) to "
+                                 "OUTPUT/annotated/, so the run can be re-selected later.")
+        parser.add_argument("--from_annotated", default=None,
+                            help="Start from a previous run's OUTPUT/annotated/ directory instead "
+                                 "of raw input: re-select under --policy without recomputing signals.")
         parser.add_argument("--max_doc_bytes", type=int, default=DEFAULT_MAX_DOC_BYTES,
                             help="Documents with more UTF-8 bytes of text are dead-lettered.")
         parser.add_argument("--max_record_bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES,
@@ -53,6 +59,6 @@ def _bool(value: str) -> bool:
 
 # Options that define the corpus (recorded in the manifest); runner options are not among them,
 # so the manifest is the same whatever runner or worker count made it.
-CORPUS_CONFIG_KEYS = ("input", "policy", "text_field", "id_field", "tokenizer", "vocab_size",
+CORPUS_CONFIG_KEYS = ("input", "from_annotated", "policy", "text_field", "id_field", "tokenizer", "vocab_size",
                       "tokenizer_sample_docs", "num_shards", "shard_target_mb", "write_text",
-                      "max_doc_bytes", "max_record_bytes")
+                      "max_doc_bytes", "max_record_bytes")  # not write_annotated: a side output

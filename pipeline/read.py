@@ -235,3 +235,30 @@ class ReadDocuments(beam.PTransform):
                  | "Open" >> fileio.ReadMatches(compression=CompressionTypes.UNCOMPRESSED))
         return files | "Parse" >> beam.ParDo(ReadJsonlFile(**self.kwargs)).with_outputs(
             DEAD_LETTER_TAG, main="docs")
+
+
+class _ParseAnnotated(beam.DoFn):
+    def process(self, readable_file):
+        path = readable_file.metadata.path
+        with _open_decompressed(path) as stream:
+            for line in stream:
+                if line.strip():
+                    yield json.loads(line)
+
+
+class ReadAnnotated(beam.PTransform):
+    """A previous run's `annotated/` files -> the documents as they were after annotation.
+
+    These files were written by Sieve itself, so a bad one is a failed run, not bad input.
+    """
+
+    def __init__(self, directory: str):
+        super().__init__()
+        self.directory = directory
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "Match annotated" >> fileio.MatchFiles(FileSystems.join(self.directory, "*.jsonl*"))
+                | "Reshuffle annotated" >> beam.Reshuffle()
+                | "Open annotated" >> fileio.ReadMatches(compression=CompressionTypes.UNCOMPRESSED)
+                | "Parse annotated" >> beam.ParDo(_ParseAnnotated()))

@@ -7,11 +7,13 @@ one streaming tar ("w|") through FileSystems.create, so gs:// works and no temp 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import math
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
@@ -20,6 +22,11 @@ from pipeline import records, shard_format
 KEPT_TAG = "kept"
 # Per-sample overhead of a tar entry (headers and padding) used to estimate shard sizes.
 TAR_OVERHEAD_BYTES = 3 * 1024
+
+
+def create_file(path: str, mime_type: str = "application/octet-stream"):
+    """FileSystems.create without Beam's compression-by-extension: bytes land as written."""
+    return FileSystems.create(path, mime_type=mime_type, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
 class _HashingWriter:
@@ -63,7 +70,7 @@ class _WriteShard(beam.DoFn):
         members = (m for d in docs for m in shard_format.sample_members(
             shard_format.sample_key(d["id"]), d["tokens"], sample_meta(d),
             d["text"] if self.write_text else None))
-        with FileSystems.create(path, mime_type="application/x-tar") as handle:
+        with create_file(path, "application/x-tar") as handle:
             writer = _HashingWriter(handle)
             shard_format.write_tar(writer, members)
         Metrics.counter("shards", "written").inc()
@@ -94,37 +101,45 @@ class WriteShards(beam.PTransform):
 
 
 class _WriteJsonl(beam.DoFn):
-    def __init__(self, directory: str, prefix: str):
+    def __init__(self, directory: str, prefix: str, compress: bool):
         self.directory = directory
         self.prefix = prefix
+        self.compress = compress
 
     def process(self, keyed, num_files):
         index, rows = keyed
         rows = sorted(rows, key=lambda r: r["id"])
-        path = FileSystems.join(self.directory, f"{self.prefix}-{index:05d}-of-{num_files:05d}.jsonl")
-        with FileSystems.create(path, mime_type="application/jsonl") as f:
+        suffix = ".jsonl.gz" if self.compress else ".jsonl"
+        path = FileSystems.join(self.directory, f"{self.prefix}-{index:05d}-of-{num_files:05d}{suffix}")
+        with create_file(path, "application/jsonl") as handle:
+            # mtime=0 and no file name in the gzip header keep the bytes reproducible.
+            f = gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0) if self.compress else handle
             for row in rows:
                 f.write(shard_format.canonical_json(row) + b"\n")
+            if self.compress:
+                f.close()
         yield path
 
 
 class WriteSortedJsonl(beam.PTransform):
     """Rows with an `id` -> `directory/prefix-NNNNN-of-MMMMM.jsonl`, split by id hash, sorted by id."""
 
-    def __init__(self, directory: str, prefix: str, num_files):
+    def __init__(self, directory: str, prefix: str, num_files, compress: bool = False):
         super().__init__()
         self.directory = directory
         self.prefix = prefix
         self.num_files = num_files  # a singleton side input
+        self.compress = compress
 
     def expand(self, rows):
         return (rows
                 | "Key by file" >> beam.Map(
                     lambda r, n: (shard_format.shard_index(r["id"], n), r), n=self.num_files)
                 | "Group by file" >> beam.GroupByKey()
-                | "Write" >> beam.ParDo(_WriteJsonl(self.directory, self.prefix), self.num_files))
+                | "Write" >> beam.ParDo(_WriteJsonl(self.directory, self.prefix, self.compress),
+                                        self.num_files))
 
 
 def write_json(path: str, obj) -> None:
-    with FileSystems.create(path, mime_type="application/json") as f:
+    with create_file(path, "application/json") as f:
         f.write(json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False).encode("utf-8") + b"\n")

@@ -12,6 +12,7 @@ import io
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
@@ -106,7 +107,7 @@ class LoadTokenizer(beam.DoFn):
         self.output = output
 
     def process(self, path):
-        with FileSystems.open(path) as f:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             model = f.read()
         check_special_ids(model)
         _write(FileSystems.join(self.output, shard_format.TOKENIZER_MODEL), model)
@@ -122,7 +123,9 @@ def tokenizer_info(tok: dict) -> dict:
 
 
 def _write(path: str, data: bytes) -> None:
-    with FileSystems.create(path) as f:
+    from pipeline.shards import create_file
+
+    with create_file(path) as f:
         f.write(data)
 
 

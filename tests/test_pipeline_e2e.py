@@ -46,7 +46,7 @@ def runs(inputs, tmp_path_factory):
     base = tmp_path_factory.mktemp("runs")
     stats = {
         "a": _run(root, base / "a"),
-        "b": _run(root, base / "b"),
+        "b": _run(root, base / "b", "--write_annotated=true"),
         "multi": _run(root, base / "multi", "--direct_running_mode=multi_processing",
                       "--direct_num_workers=2"),
     }
@@ -54,7 +54,8 @@ def runs(inputs, tmp_path_factory):
 
 
 def _files(out: Path) -> dict[str, bytes]:
-    names = [p for p in out.rglob("*") if p.is_file() and "pretrain" not in p.parts]
+    names = [p for p in out.rglob("*")
+             if p.is_file() and "pretrain" not in p.parts and "annotated" not in p.parts]
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(names)}
 
 
@@ -144,6 +145,23 @@ def test_multi_process_mode_gives_the_same_bytes(runs):
     base, stats = runs
     assert _files(base / "a") == _files(base / "multi")
     assert stats["a"] == stats["multi"]
+
+
+def test_reselection_from_annotated_output_gives_the_same_shards(runs, tmp_path):
+    base, stats = runs
+    assert sorted(p.name for p in (base / "b" / "annotated").iterdir())
+    again = run([f"--from_annotated={base / 'b' / 'annotated'}", f"--output={tmp_path / 'gopher'}",
+                 "--vocab_size=2000", f"--num_shards={NUM_SHARDS}", "--runner=DirectRunner"])
+    for name in ("shards", "tokenizer.model"):
+        assert {k: v for k, v in _files(tmp_path / "gopher").items() if k.startswith(name)} == \
+               {k: v for k, v in _files(base / "a").items() if k.startswith(name)}
+    # Re-selected input is what was annotated: everything but the dead letters before annotation.
+    assert again["input"]["docs"] == stats["a"]["funnel"][2]["docs"]
+    assert again["identity_holds"]
+    looser = run([f"--from_annotated={base / 'b' / 'annotated'}", f"--output={tmp_path / 'none'}",
+                  "--policy=none", "--vocab_size=2000", "--runner=DirectRunner"])
+    assert looser["outcomes"]["dropped"]["docs"] == 0
+    assert looser["outcomes"]["kept"]["docs"] > again["outcomes"]["kept"]["docs"]
 
 
 def test_pretraining_runs_on_the_pipeline_output(runs, tmp_path):
