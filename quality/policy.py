@@ -40,8 +40,15 @@ class Rule:
 
 @dataclass(frozen=True)
 class Policy:
+    """Ordered rules, plus an optional text transform the pipeline applies to kept documents.
+
+    `transform` names a line-level rewrite (`quality.c4.TRANSFORMS`, e.g. "c4_lines"); its
+    removed bytes are accounted apart from dropped documents. None: texts are kept as they are.
+    """
+
     name: str
     rules: tuple[Rule, ...] = field(default_factory=tuple)
+    transform: str | None = None
 
     def first_failure(self, signals: Mapping[str, Any]) -> str | None:
         """The drop reason (first failing rule's name) or None to keep."""
@@ -55,7 +62,8 @@ class Policy:
         return [rule.name for rule in self.rules if not rule.passes(signals.get(rule.signal))]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "rules": [
+        extra = {"transform": self.transform} if self.transform else {}
+        return {"name": self.name, **extra, "rules": [
             {k: v for k, v in (("name", r.name), ("signal", r.signal), ("min", r.min),
                                ("max", r.max), ("allowed", list(r.allowed) if r.allowed else None))
              if v is not None} for r in self.rules]}
@@ -71,13 +79,28 @@ def language_rules(languages: Sequence[str] = ("en",), min_score: float | None =
 
 
 def preset(name: str) -> Policy:
-    """Named policies. `gopher`: English at score >= 0.65, then Gopher quality rules."""
-    from quality import gopher
+    """Named policies, each in its reference order of steps.
 
+    `gopher`: English at score >= 0.65, Gopher quality, Gopher repetition (MassiveWeb's order,
+    Rae et al. 2021 Fig. A1: quality filters, then repetition removal).
+    `gopher_quality`: English and the Gopher quality rules only (what `gopher` was before the
+    repetition rules joined it).
+    `c4`: English, C4's line cleaning (transform "c4_lines", tfds settings), C4's page rules.
+    `fineweb`: FineWeb's steps (datatrove examples/fineweb.py): language (0.65), Gopher
+    repetition, Gopher quality, C4QualityFilter(filter_no_terminal_punct=False) (transform
+    "c4_lines_fineweb" and its page rules), FineWeb quality.
+    """
+    from quality import c4, fineweb, gopher
+
+    lang = language_rules()
     presets = {
         "none": Policy("none"),
-        "lang": Policy("lang", language_rules()),
-        "gopher": Policy("gopher", language_rules() + gopher.QUALITY_RULES),
+        "lang": Policy("lang", lang),
+        "gopher": Policy("gopher", lang + gopher.QUALITY_RULES + gopher.REPETITION_RULES),
+        "gopher_quality": Policy("gopher_quality", lang + gopher.QUALITY_RULES),
+        "c4": Policy("c4", lang + c4.RULES, transform="c4_lines"),
+        "fineweb": Policy("fineweb", lang + gopher.REPETITION_RULES + gopher.QUALITY_RULES
+                          + c4.FINEWEB_RULES + fineweb.RULES, transform="c4_lines_fineweb"),
     }
     if name not in presets:
         raise ValueError(f"unknown policy {name!r}; presets: {sorted(presets)}")
@@ -85,7 +108,8 @@ def preset(name: str) -> Policy:
 
 
 def from_mapping(spec: Mapping[str, Any]) -> Policy:
-    """A policy from a declarative mapping: {name, rules: [{name, signal, min, max, allowed}]}."""
+    """A policy from a declarative mapping: {name, transform, rules: [{name, signal, min, max,
+    allowed}]}; `transform` is optional (None, or a name in `quality.c4.TRANSFORMS`)."""
     rules = []
     for raw in spec.get("rules", []):
         allowed = raw.get("allowed")
@@ -93,7 +117,14 @@ def from_mapping(spec: Mapping[str, Any]) -> Policy:
                           min=raw.get("min"), max=raw.get("max"),
                           allowed=tuple(allowed) if allowed is not None else None,
                           source=str(raw.get("source", ""))))
-    return Policy(str(spec.get("name", "custom")), tuple(rules))
+    transform = spec.get("transform")
+    if transform is not None:
+        from quality.c4 import TRANSFORMS
+
+        if transform not in TRANSFORMS:
+            raise ValueError(f"unknown transform {transform!r}; known: {sorted(TRANSFORMS)}")
+        transform = str(transform)
+    return Policy(str(spec.get("name", "custom")), tuple(rules), transform)
 
 
 def load(name_or_path: str) -> Policy:

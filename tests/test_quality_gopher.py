@@ -34,7 +34,7 @@ def test_word_count_boundaries():
     assert first_failure(doc(BASE_WORDS + ["fun"])) is None
     many = doc(["the", "dog", "sat"] * 33_334)  # 100,002 words
     assert first_failure(many) == f"{P}.word_count"
-    exact = doc((["the", "dog", "sat"] * 33_334)[:100_000])
+    exact = doc((["the", "dog", "and"] * 33_334)[:100_000])  # two distinct stop words
     assert first_failure(exact) is None
 
 
@@ -110,8 +110,9 @@ def test_first_failure_follows_policy_order_and_failures_lists_all():
 
 
 def test_language_rules_and_presets():
-    pol = preset("gopher")
-    good = {**signals(doc(BASE_WORDS)), "lang": "en", "lang_score": 0.9}
+    pol = preset("gopher")  # quality and repetition rules: the document must not repeat itself
+    varied = ["the", "and"] + [f"w{chr(97 + i % 26)}{chr(97 + i // 26)}x" for i in range(48)]
+    good = {**signals(doc(varied)), "lang": "en", "lang_score": 0.9}
     assert pol.first_failure(good) is None
     assert pol.first_failure({**good, "lang": "de"}) == "lang"
     assert pol.first_failure({**good, "lang_score": 0.64}) == "lang_score"
