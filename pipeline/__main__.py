@@ -15,6 +15,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipeline import graph, shard_format
 from pipeline.options import SieveOptions
+from pipeline.shards import create_file
+from quality import report
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "sample.jsonl.gz"
 SAMPLE_LABEL = "bundled:pipeline/sample/sample.jsonl.gz"
@@ -23,10 +25,30 @@ SAMPLE_LABEL = "bundled:pipeline/sample/sample.jsonl.gz"
 # --direct_running_mode=multi_processing and --direct_num_workers=N, in N worker processes.
 DEFAULT_RUNNER = "DirectRunner"
 # Outputs a previous run may have left, removed before a run so a smaller run leaves no strays.
+REPORT = report.REPORT
 OUTPUT_PATTERNS = (f"{shard_format.SHARDS_DIR}/shard-*.tar", f"{graph.LEDGER_DIR}/*.jsonl",
                    f"{graph.DEAD_LETTER_DIR}/*.jsonl", f"{graph.ANNOTATED_DIR}/*.jsonl.gz",
-                   shard_format.MANIFEST, graph.STATS,
+                   shard_format.MANIFEST, graph.STATS, REPORT,
                    shard_format.TOKENIZER_MODEL, shard_format.TOKENIZER_VOCAB)
+
+
+def _open(path: str, mode: str):
+    if mode == "rb":
+        return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    return create_file(path, "text/html" if path.endswith(".html") else "application/octet-stream")
+
+
+def _list(pattern: str) -> list[str]:
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+
+
+def write_report(output: str) -> str:
+    """OUTPUT/report.html, read and written through FileSystems so gs:// outputs work too.
+
+    It runs in the driver after the job, streaming the ledger; memory stays bounded because the
+    report keeps only a fixed-size sample of signal values and examples.
+    """
+    return report.write_report(output, opener=_open, lister=_list)
 
 
 def pipeline_options(argv: list[str]) -> PipelineOptions:
@@ -44,7 +66,7 @@ def clear_previous_outputs(output: str) -> None:
 
 
 def run(argv: list[str] | None = None) -> dict:
-    """Runs the job; returns the stats dict written to OUTPUT/stats.json."""
+    """Runs the job and writes its report; returns the stats dict written to OUTPUT/stats.json."""
     options = pipeline_options(list(sys.argv[1:] if argv is None else argv))
     opts = options.view_as(SieveOptions)
     if opts.from_annotated:
@@ -58,7 +80,9 @@ def run(argv: list[str] | None = None) -> dict:
         graph.build(p, opts, pattern, label)
     with FileSystems.open(FileSystems.join(opts.output, graph.STATS),
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        return json.load(f)
+        stats = json.load(f)
+    write_report(opts.output)
+    return stats
 
 
 def summary(stats: dict, seconds: float, output: str) -> str:
@@ -77,6 +101,7 @@ def summary(stats: dict, seconds: float, output: str) -> str:
     sh = stats["shards"]
     lines.append(f"  shards: {sh['shards']} files, {sh['samples']} samples, {sh['tokens']} tokens "
                  f"(vocab {stats['tokenizer']['vocab_size']}) -> {output}")
+    lines.append(f"  report: {FileSystems.join(output, REPORT)}")
     return "\n".join(lines)
 
 
