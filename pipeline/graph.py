@@ -41,7 +41,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
             input_pattern, text_field=opts.text_field, id_field=opts.id_field,
             max_doc_bytes=opts.max_doc_bytes, max_record_bytes=opts.max_record_bytes)
         unique = read.docs | "Unique ids" >> stages.DedupIds()
-        annotated = unique.docs | "Annotate" >> beam.ParDo(stages.Annotate()).with_outputs(
+        annotated = unique.docs | "Annotate" >> beam.ParDo(stages.Annotate(opts.quality_model)).with_outputs(
             stages.DEAD_LETTER_TAG, main="docs")
         input_docs, input_dead = read.docs, (read.dead_letter,)
         early_dead = (read.dead_letter, unique.dead_letter, annotated.dead_letter)

@@ -23,6 +23,9 @@ class SieveOptions(PipelineOptions):
         parser.add_argument("--output", default="out", help="Output directory (any Beam file system).")
         parser.add_argument("--policy", default="gopher",
                             help="Selection policy: a preset (none, lang, gopher) or a YAML file.")
+        parser.add_argument("--quality_model", default=None,
+                            help="A fastText quality classifier (python -m quality.train_classifier); "
+                                 "records the signal fasttext_quality.score on every document.")
         parser.add_argument("--text_field", default="text", help="JSON field holding the text.")
         parser.add_argument("--id_field", default="id", help="JSON field holding the record id.")
         parser.add_argument("--tokenizer", default=None,
@@ -59,6 +62,6 @@ def _bool(value: str) -> bool:
 
 # Options that define the corpus (recorded in the manifest); runner options are not among them,
 # so the manifest is the same whatever runner or worker count made it.
-CORPUS_CONFIG_KEYS = ("input", "from_annotated", "policy", "text_field", "id_field", "tokenizer", "vocab_size",
+CORPUS_CONFIG_KEYS = ("input", "from_annotated", "policy", "quality_model", "text_field", "id_field", "tokenizer", "vocab_size",
                       "tokenizer_sample_docs", "num_shards", "shard_target_mb", "write_text",
                       "max_doc_bytes", "max_record_bytes")  # not write_annotated: a side output

@@ -108,14 +108,16 @@ class _WriteJsonl(beam.DoFn):
 
     def process(self, keyed, num_files):
         index, rows = keyed
-        rows = sorted(rows, key=lambda r: r["id"])
+        # Rows with equal ids (a repeated input id: its keeper's row and its dead letter's row)
+        # are ordered by their bytes, so the file never depends on arrival order.
+        rows = sorted((r["id"], shard_format.canonical_json(r)) for r in rows)
         suffix = ".jsonl.gz" if self.compress else ".jsonl"
         path = FileSystems.join(self.directory, f"{self.prefix}-{index:05d}-of-{num_files:05d}{suffix}")
         with create_file(path, "application/jsonl") as handle:
             # mtime=0 and no file name in the gzip header keep the bytes reproducible.
             f = gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0) if self.compress else handle
-            for row in rows:
-                f.write(shard_format.canonical_json(row) + b"\n")
+            for _, line in rows:
+                f.write(line + b"\n")
             if self.compress:
                 f.close()
         yield path

@@ -7,7 +7,13 @@ document to exactly one outcome.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipeline import records
@@ -19,17 +25,35 @@ DEAD_LETTER_TAG = "dead_letter"
 DROPPED_TAG = "dropped"
 DUPLICATE_TAG = "duplicate"
 LANG_SCORE_DECIMALS = 4  # fastText scores are float32; 4 decimals keep JSON stable and readable
+QUALITY_SCORE_DECIMALS = 5  # finer: top-fraction selection cuts this score at a quantile
+
+
+def local_copy(path: str) -> str:
+    """A local file path for `path`: itself when local, else a copy in a temp dir (gs:// models)."""
+    if "://" not in path:
+        return path
+    local = os.path.join(tempfile.mkdtemp(prefix="sieve-model-"), os.path.basename(path))
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src, \
+            open(local, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return local
 
 
 class Annotate(beam.DoFn):
     """Normalizes the text and records every signal on the document; drops nothing."""
 
-    def __init__(self):
+    def __init__(self, quality_model: str | None = None):
+        self.quality_model = quality_model
         self.langid = None
+        self.classifier = None
         self.failures = Metrics.counter("annotate", "dead_letters")
 
     def setup(self):
         self.langid = LanguageIdentifier()
+        if self.quality_model:
+            from quality.classifier import QualityClassifier
+
+            self.classifier = QualityClassifier(local_copy(self.quality_model))
 
     def process(self, doc):
         try:
@@ -40,6 +64,10 @@ class Annotate(beam.DoFn):
             (lang, score), = self.langid.predict([text])
             sig["lang"] = lang
             sig["lang_score"] = round(score, LANG_SCORE_DECIMALS)
+            if self.classifier is not None:
+                from quality.classifier import SIGNAL
+
+                sig[SIGNAL] = round(self.classifier.score([text])[0], QUALITY_SCORE_DECIMALS)
         except Exception as e:  # a document that breaks a signal must not break the job
             self.failures.inc()
             yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(

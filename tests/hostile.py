@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import random
@@ -12,11 +13,23 @@ import zstandard
 GOOD_TEXT = ("The committee met on Tuesday to review the proposal. Members discussed the budget, "
              "the schedule and the staffing plan in some detail, and they agreed that the work "
              "should begin in the spring. ")
+GOOD_CHARS = 1500
+
+
+@functools.lru_cache(maxsize=1)
+def _prose() -> str:
+    """Real, non-repetitive English prose (Gutenberg chapters of the bundled sample), so that
+    good records pass every rule set, repetition rules included."""
+    from pipeline.__main__ import SAMPLE
+
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f:
+        chapters = [json.loads(line)["text"] for line in f if '"gutenberg/tokenizers/' in line]
+    return " ".join(" ".join(c.split()) for c in chapters[5:60])
 
 
 def good_record(i: int, source: str = "hostile") -> dict:
-    return {"id": f"good-{i}", "source": source,
-            "text": f"Record {i}. " + GOOD_TEXT * (2 + i % 3) + f"Its number is {i}."}
+    start = i * GOOD_CHARS
+    return {"id": f"good-{i}", "source": source, "text": _prose()[start:start + GOOD_CHARS]}
 
 
 def write_hostile_inputs(directory: Path, *, huge_bytes: int = 20 * 1024 * 1024) -> dict:
