@@ -29,6 +29,13 @@ class CountOutcomes(beam.CombineFn):
         for key in keys:
             acc[key + ("docs",)] += 1
             acc[key + ("bytes",)] += row["bytes"]
+        transform = row.get("transform")
+        if transform:
+            name = transform["name"]
+            acc[("transform", name, row["outcome"], "docs")] += 1
+            acc[("transform", name, row["outcome"], "docs_changed")] += transform["removed_bytes"] > 0
+            acc[("transform", name, row["outcome"], "removed_lines")] += transform["removed_lines"]
+            acc[("transform", name, row["outcome"], "removed_bytes")] += transform["removed_bytes"]
         return acc
 
     def merge_accumulators(self, accs):
@@ -39,9 +46,12 @@ class CountOutcomes(beam.CombineFn):
 
     def extract_output(self, acc):
         out = {"outcomes": {k: {"docs": 0, "bytes": 0} for k in records.OUTCOMES},
-               "reasons": {}, "sources": {}, "would_drop": {}}
+               "reasons": {}, "sources": {}, "would_drop": {}, "transform": {}}
         for key, value in sorted(acc.items()):
-            if key[0] == "outcome":
+            if key[0] == "transform":
+                # per transform and per final outcome of the documents it rewrote
+                out["transform"].setdefault(key[1], {}).setdefault(key[2], {})[key[3]] = value
+            elif key[0] == "outcome":
                 out["outcomes"][key[1]][key[2]] = value
             elif key[0] == "would_drop":
                 out["would_drop"].setdefault(key[1], {})[key[2]] = value
@@ -50,6 +60,26 @@ class CountOutcomes(beam.CombineFn):
             else:
                 out["sources"].setdefault(key[1], {}).setdefault(key[2], {})[key[3]] = value
         return out
+
+
+class CountValues(beam.CombineFn):
+    """Values -> {value: count}: an exact distribution of (rounded) signal values."""
+
+    def create_accumulator(self):
+        return Counter()
+
+    def add_input(self, acc, value):
+        acc[value] += 1
+        return acc
+
+    def merge_accumulators(self, accs):
+        total = Counter()
+        for acc in accs:
+            total.update(acc)
+        return total
+
+    def extract_output(self, acc):
+        return dict(acc)
 
 
 class CountInput(beam.CombineFn):

@@ -28,9 +28,19 @@ def corpus_config(opts, input_label: str) -> dict:
     return config
 
 
+def check_policy_inputs(policy, opts) -> None:
+    """A policy reading the quality classifier's score needs the classifier: without it every
+    document would lack the signal and pass the rule unjudged."""
+    from quality.classifier import SIGNAL
+
+    if any(r.signal == SIGNAL for r in policy.rules) and not (opts.quality_model or opts.from_annotated):
+        raise ValueError(f"policy {policy.name!r} reads {SIGNAL}: pass --quality_model")
+
+
 def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
     out = opts.output
     policy = policies.load(opts.policy)
+    check_policy_inputs(policy, opts)
 
     if opts.from_annotated:
         # Re-selection: the documents and their signals come from a previous run's annotated/.
@@ -46,8 +56,11 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
         input_docs, input_dead = read.docs, (read.dead_letter,)
         early_dead = (read.dead_letter, unique.dead_letter, annotated.dead_letter)
         annotated_docs = annotated.docs
-    selected = annotated_docs | "Select" >> beam.ParDo(stages.Select(policy)).with_outputs(
-        stages.DROPPED_TAG, main="docs")
+    cuts = top_fraction_cuts(p, annotated_docs, policy)
+    select = stages.Select(policy)
+    selected = (annotated_docs
+                | "Select" >> (beam.ParDo(select, AsSingleton(cuts)) if cuts else beam.ParDo(select))
+                .with_outputs(stages.DROPPED_TAG, main="docs"))
     deduped = selected.docs | "Exact dedup" >> stages.ExactDedup()
     kept = deduped.docs
 
@@ -98,8 +111,45 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
                  for i, d in enumerate(input_dead)))
               | "All inputs" >> beam.Flatten()
               | "Count input" >> beam.CombineGlobally(accounting.CountInput()))
+    resolved = (cuts | "Resolved policy" >> beam.Map(lambda c: policy.resolve(c).to_dict())
+                if cuts else p | "Policy" >> beam.Create([policy.to_dict()]))
     (counts | "Stats" >> beam.Map(_write_stats, AsSingleton(inputs), AsSingleton(manifest),
-                                  AsSingleton(tok_info), policy.to_dict(), out))
+                                  AsSingleton(tok_info), AsSingleton(resolved), out))
+
+
+def top_fraction_cuts(p, docs, policy):
+    """For each top-fraction rule, the value cut computed over every annotated document, as a
+    singleton {rule name: cut}; None when the policy has no such rule.
+
+    Values are counted exactly after rounding to CUT_SIGNIFICANT_DIGITS, in a combiner, so the
+    cut is the same on every runner and no worker holds more than the distinct values.
+    """
+    rules = policy.top_fraction_rules()
+    if not rules:
+        return None
+    per_rule = []
+    for rule in rules:
+        per_rule.append(
+            docs
+            | f"Values of {rule.name}" >> beam.FlatMap(_rounded_value, rule.signal)
+            | f"Count values of {rule.name}" >> beam.CombineGlobally(accounting.CountValues())
+            | f"Cut of {rule.name}" >> beam.Map(_cut, rule.name, rule.top_fraction))
+    return per_rule | "All cuts" >> beam.Flatten() | "Cuts" >> beam.combiners.ToDict()
+
+
+CUT_SIGNIFICANT_DIGITS = 6
+
+
+def _rounded_value(doc, signal):
+    value = doc["signals"].get(signal)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield float(f"{value:.{CUT_SIGNIFICANT_DIGITS}g}")
+
+
+def _cut(counts, name, fraction):
+    cut = policies.top_fraction_cut(counts, fraction)
+    # No document has the signal: nothing can be in its top fraction.
+    return name, cut if cut is not None else float("inf")
 
 
 def _write_manifest(shard_infos, tok_info, out, config):

@@ -39,11 +39,13 @@ def outcome(record_id: str, kind: str, nbytes: int, reason: str | None = None,
 
 
 def doc_outcome(doc: dict, kind: str, **fields) -> dict:
-    """The ledger row of an annotated document."""
+    """The ledger row of an annotated document (with what a text transform removed, if any)."""
+    if "transform" in doc:
+        fields["transform"] = doc["transform"]
     return outcome(doc["id"], kind, doc["bytes"], source=doc["source"], signals=doc["signals"],
                    failures=doc.get("failures", []), head=doc["text"][:EXAMPLE_CHARS], **fields)
 
 
 def dead_letter_outcome(letter: dict) -> dict:
     return outcome(letter["id"], DEAD_LETTER, letter["bytes"], reason=letter["stage"],
-                   source=letter.get("source"))
+                   source=letter.get("source"), error=letter["error"])

@@ -78,23 +78,35 @@ class Annotate(beam.DoFn):
 
 
 class Select(beam.DoFn):
-    """Applies the policy: the first failing rule names the drop reason."""
+    """Applies the policy: the first failing rule names the drop reason. Documents that pass get
+    the policy's text transform (C4's line cleaning), whose removed lines and bytes are recorded
+    on the document (`transform`) and counted apart from document-level drops."""
 
     def __init__(self, policy: Policy):
         self.policy = policy
 
-    def process(self, doc):
-        failures = self.policy.failures(doc["signals"])
+    def process(self, doc, thresholds=None):
+        policy = self.policy.resolve(thresholds) if thresholds else self.policy
+        failures = policy.failures(doc["signals"])
         for rule in failures:
             Metrics.counter("select", f"would_drop.{rule}").inc()
-        if not failures:
-            yield doc
+        if failures:
+            reason = failures[0]  # the first failing rule in policy order
+            Metrics.counter("select", f"dropped.{reason}").inc()
+            Metrics.counter("select", f"dropped_bytes.{reason}").inc(doc["bytes"])
+            yield beam.pvalue.TaggedOutput(DROPPED_TAG, records.doc_outcome(
+                {**doc, "failures": failures}, records.DROPPED, reason=reason))
             return
-        reason = failures[0]  # the first failing rule in policy order
-        Metrics.counter("select", f"dropped.{reason}").inc()
-        Metrics.counter("select", f"dropped_bytes.{reason}").inc(doc["bytes"])
-        yield beam.pvalue.TaggedOutput(DROPPED_TAG, records.doc_outcome(
-            {**doc, "failures": failures}, records.DROPPED, reason=reason))
+        if policy.transform:
+            from quality.c4 import apply_transform
+
+            clean, stats = apply_transform(policy.transform, doc["text"])
+            removed = {"name": policy.transform, "removed_lines": int(stats["removed_lines"]),
+                       "removed_bytes": int(stats["removed_bytes"])}
+            Metrics.counter("transform", f"{policy.transform}.removed_bytes").inc(removed["removed_bytes"])
+            doc = {**doc, "text": clean, "transform": removed,
+                   "dedup_key": normalize.dedup_key(clean)}
+        yield doc
 
 
 class _PickKeeper(beam.DoFn):

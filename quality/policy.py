@@ -7,8 +7,9 @@ drop reason is the name of the first rule, in policy order, that the document fa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -25,8 +26,13 @@ class Rule:
     max: float | None = None
     allowed: tuple[str, ...] | None = None
     source: str = ""
+    # Keep the documents whose value is in the top fraction of the corpus: the pipeline computes
+    # the cut over every annotated document and fills `min` with it (`Policy.resolve`).
+    top_fraction: float | None = None
 
     def passes(self, value: Any) -> bool:
+        if self.top_fraction is not None and self.min is None:
+            raise ValueError(f"rule {self.name!r} keeps a top fraction: resolve its cut first")
         if value is None:
             return True
         if self.allowed is not None and value not in self.allowed:
@@ -61,11 +67,20 @@ class Policy:
         """Every rule the document fails: what each rule would drop on its own."""
         return [rule.name for rule in self.rules if not rule.passes(signals.get(rule.signal))]
 
+    def top_fraction_rules(self) -> list[Rule]:
+        return [r for r in self.rules if r.top_fraction is not None]
+
+    def resolve(self, cuts: Mapping[str, float]) -> Policy:
+        """This policy with each top-fraction rule's `min` set to its computed cut."""
+        return replace(self, rules=tuple(
+            replace(r, min=cuts[r.name]) if r.name in cuts else r for r in self.rules))
+
     def to_dict(self) -> dict:
         extra = {"transform": self.transform} if self.transform else {}
         return {"name": self.name, **extra, "rules": [
             {k: v for k, v in (("name", r.name), ("signal", r.signal), ("min", r.min),
-                               ("max", r.max), ("allowed", list(r.allowed) if r.allowed else None))
+                               ("max", r.max), ("allowed", list(r.allowed) if r.allowed else None),
+                               ("top_fraction", r.top_fraction), ("source", r.source or None))
              if v is not None} for r in self.rules]}
 
 
@@ -116,7 +131,8 @@ def from_mapping(spec: Mapping[str, Any]) -> Policy:
         rules.append(Rule(name=str(raw["name"]), signal=str(raw.get("signal", raw["name"])),
                           min=raw.get("min"), max=raw.get("max"),
                           allowed=tuple(allowed) if allowed is not None else None,
-                          source=str(raw.get("source", ""))))
+                          source=str(raw.get("source", "")),
+                          top_fraction=_fraction(raw.get("top_fraction"))))
     transform = spec.get("transform")
     if transform is not None:
         from quality.c4 import TRANSFORMS
@@ -125,6 +141,32 @@ def from_mapping(spec: Mapping[str, Any]) -> Policy:
             raise ValueError(f"unknown transform {transform!r}; known: {sorted(TRANSFORMS)}")
         transform = str(transform)
     return Policy(str(spec.get("name", "custom")), tuple(rules), transform)
+
+
+def _fraction(value: Any) -> float | None:
+    if value is None:
+        return None
+    if not 0 < float(value) <= 1:
+        raise ValueError(f"top_fraction must be in (0, 1], got {value!r}")
+    return float(value)
+
+
+def top_fraction_cut(value_counts: Mapping[float, int], fraction: float) -> float | None:
+    """The smallest value a document may have and still be in the top `fraction` of documents.
+
+    `value_counts` maps each (rounded) value to how many documents have it. Documents tied at
+    the cut are all kept, so slightly more than the fraction may pass. None when empty.
+    """
+    total = sum(value_counts.values())
+    if total == 0:
+        return None
+    wanted = math.ceil(fraction * total)
+    seen = 0
+    for value in sorted(value_counts, reverse=True):
+        seen += value_counts[value]
+        if seen >= wanted:
+            return value
+    return min(value_counts)
 
 
 def load(name_or_path: str) -> Policy:
