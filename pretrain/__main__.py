@@ -1,19 +1,54 @@
-"""Command line: `python -m pretrain --shards OUT_DIR [options]` pretrains an encoder on shards."""
+"""Command line: `python -m pretrain --shards OUT_DIR [--objective NAME] [options]`."""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 
+from pretrain import objectives
+from pretrain.data import PACKINGS
 from pretrain.model import PRESETS
 from pretrain.train import TrainConfig, train
+
+
+def objective_param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def typed_params(objective: str, pairs: list[tuple[str, str]]) -> dict:
+    """--param NAME=VALUE pairs, checked against the objective and typed by its defaults."""
+    spec = objectives.OBJECTIVES[objective]
+    defaults = {n: p.default for n, p in inspect.signature(spec.fn).parameters.items()}
+    out = {}
+    for name, value in pairs:
+        if name not in spec.params:
+            raise SystemExit(f"objective {objective!r} has no parameter {name!r}; "
+                             f"its parameters: {', '.join(spec.params) or 'none'}")
+        out[name] = type(defaults[name])(value)
+    return out
+
+
+def _objectives_help() -> str:
+    lines = []
+    for name, spec in objectives.OBJECTIVES.items():
+        defaults = {n: p.default for n, p in inspect.signature(spec.fn).parameters.items()}
+        params = ", ".join(f"{p}={defaults[p]}" for p in spec.params) or "no parameters"
+        note = f" [not trainable yet: {spec.trainable}]" if spec.trainable else ""
+        packing = f" (packing {spec.packing})" if spec.packing else ""
+        lines.append(f"  {name}{packing}: {params}{note}")
+    return "objectives and their --param names (defaults):\n" + "\n".join(lines)
 
 
 def parse_args(argv=None) -> TrainConfig:
     p = argparse.ArgumentParser(
         prog="python -m pretrain",
-        description="Pretrain a RoBERTa-style encoder with masked language modelling on a "
-                    "sieve-shards/1 output directory (manifest.json + shards/*.tar).")
+        description="Pretrain a RoBERTa-style encoder on a sieve-shards/1 output directory "
+                    "(manifest.json + shards/*.tar), the objective applied at load time.",
+        epilog=_objectives_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shards", required=True, metavar="OUT_DIR",
                    help="pipeline output directory holding manifest.json and shards/")
     p.add_argument("--out", metavar="RUN_DIR", default=None,
@@ -40,20 +75,42 @@ def parse_args(argv=None) -> TrainConfig:
                    help="seeds torch (initialization) and the data (shard order, masking) "
                         "(default: %(default)s)")
     p.add_argument("--num_workers", type=int, default=0,
-                   help="DataLoader worker processes; shards are split among them "
-                        "(default: %(default)s)")
+                   help="DataLoader worker processes; batches are dealt among them "
+                        "(default: %(default)s); the batch order does not depend on it")
     p.add_argument("--device", default="cpu",
                    help="torch device: cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--objective", choices=list(objectives.OBJECTIVES), default="mlm",
+                   help="load-time objective (default: %(default)s): mlm (RoBERTa), wwm "
+                        "(whole words), span (SpanBERT), sop (ALBERT SOP + MLM), clm (causal "
+                        "mask), prefix (prefix LM); t5 needs the encoder-decoder of issue 6")
+    p.add_argument("--param", action="append", type=objective_param, default=[],
+                   metavar="NAME=VALUE",
+                   help="an objective parameter, repeatable, e.g. --param mask_prob=0.2 "
+                        "(the list is below)")
+    p.add_argument("--packing", choices=PACKINGS, default=None,
+                   help="stream: cut anywhere, no padding; full_sentences: RoBERTa "
+                        "FULL-SENTENCES; doc_sentences: RoBERTa DOC-SENTENCES (default: the "
+                        "objective's own, else stream)")
     p.add_argument("--log_every", type=int, default=10,
                    help="log every this many steps (default: %(default)s)")
     p.add_argument("--resume", action="store_true",
                    help="continue from RUN_DIR/checkpoint.pt (model, optimizer, step, data "
-                        "position; replays exactly with the same batch_size and num_workers)")
-    return TrainConfig(**vars(p.parse_args(argv)))
+                        "position; the data continues exactly where it stopped, with any "
+                        "num_workers)")
+    args = vars(p.parse_args(argv))
+    args["objective_params"] = typed_params(args["objective"], args.pop("param"))
+    return TrainConfig(**args)
 
 
 def main(argv=None) -> int:
-    summary = train(parse_args(argv))
+    cfg = parse_args(argv)
+    spec = objectives.OBJECTIVES[cfg.objective]
+    if spec.trainable:
+        print(f"python -m pretrain: objective {cfg.objective!r} cannot be trained yet: "
+              f"{spec.trainable}. Its loader works: pretrain.data.make_loader(..., "
+              f"objective={cfg.objective!r}).", file=sys.stderr)
+        return 2
+    summary = train(cfg)
     print(f"done: {summary['steps']} steps ({summary['steps_this_run']} in this run) in "
           f"{summary['elapsed_s']:.1f} s\n"
           f"loss: first {summary['first_loss']:.4f} -> last {summary['last_loss']:.4f} "

@@ -28,6 +28,7 @@ class ModelConfig:
     d_model: int = 128
     dropout: float = 0.0      # RoBERTa used 0.1; 0.0 suits short runs on small data
     pad_id: int = 0
+    sop_head: bool = False    # ALBERT's sentence-order classifier on the first position
 
 
 # Presets. "small" has 8 x 12 d^2 = 25.2M non-embedding parameters (embeddings add
@@ -107,6 +108,8 @@ class Encoder(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.head = MLMHead(cfg, self.tok_emb)
+        # ALBERT (Lan et al. 2020, section 3.1): SOP is a 2-way classifier on the first token.
+        self.sop = nn.Linear(cfg.d_model, 2) if cfg.sop_head else None
         self.apply(self._init_weights)
         for name, p in self.named_parameters():  # GPT-2: scale residual projections by depth
             if name.endswith("proj.weight"):
@@ -130,14 +133,18 @@ class Encoder(nn.Module):
         c = self.cfg
         return 6 * self.num_params() + 12 * c.n_layer * c.d_model * seq_len
 
-    def forward(self, input_ids, labels=None, attention_mask=None):
+    def forward(self, input_ids, labels=None, attention_mask=None, attn_mask=None,
+                causal=False, sop_labels=None):
         """Returns (logits, loss).
 
         attention_mask: (B, T), true/1 at real tokens; None derives it from pad_id, and skips
         masking altogether when a batch has no padding (packed sequences never do).
+        attn_mask: (B, T, T) bool, true where query i may attend to key j (prefix LM);
+        causal: attend to earlier positions only (causal LM). Both combine with the padding mask.
         With labels, logits are computed only where labels != IGNORE_INDEX (shape (N, vocab),
         as fairseq does) to spare the vocabulary projection of the ~85% unpredicted positions;
         without labels they cover every position, (B, T, vocab).
+        sop_labels: (B,) 0/1 or IGNORE_INDEX; adds the sentence-order loss (needs sop_head).
         """
         B, T = input_ids.shape
         if T > self.cfg.max_len:
@@ -146,14 +153,25 @@ class Encoder(nn.Module):
             attention_mask = input_ids != self.cfg.pad_id
             if bool(attention_mask.all()):
                 attention_mask = None
-        attn_mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
+        mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
+        if causal:
+            tril = torch.ones(T, T, dtype=torch.bool, device=input_ids.device).tril()
+            attn_mask = tril[None]
+        if attn_mask is not None:
+            mask = attn_mask.bool()[:, None] if mask is None else mask & attn_mask.bool()[:, None]
         pos = torch.arange(T, device=input_ids.device)
         x = self.drop(self.tok_emb(input_ids) + self.pos_emb(pos))
         for block in self.blocks:
-            x = block(x, attn_mask)
+            x = block(x, mask)
         h = self.ln_f(x)
         if labels is None:
             return self.head(h), None
         predicted = labels != IGNORE_INDEX
         logits = self.head(h[predicted])
-        return logits, F.cross_entropy(logits.float(), labels[predicted])
+        loss = F.cross_entropy(logits.float(), labels[predicted])
+        if sop_labels is not None and bool((sop_labels != IGNORE_INDEX).any()):
+            if self.sop is None:
+                raise ValueError("sop_labels given to a model without sop_head")
+            loss = loss + F.cross_entropy(self.sop(h[:, 0]).float(), sop_labels,
+                                          ignore_index=IGNORE_INDEX)
+        return logits, loss

@@ -7,12 +7,12 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 import torch
 
-from pretrain import data
+from pretrain import data, objectives
 from pretrain.model import Encoder, ModelConfig, preset
 
 CHECKPOINT = "checkpoint.pt"
@@ -46,6 +46,8 @@ class TrainConfig:
     num_workers: int = 0
     device: str = "cpu"
     objective: str = "mlm"
+    objective_params: dict = field(default_factory=dict)
+    packing: Optional[str] = None     # default: the objective's required packing, else stream
     log_every: int = 10
     resume: bool = False
 
@@ -77,6 +79,19 @@ def model_from_checkpoint(ckpt: dict) -> Encoder:
     return model
 
 
+def model_inputs(batch: dict, objective: str, device: str) -> dict:
+    """The Encoder's keyword arguments for a batch of an objective."""
+    kw = {"input_ids": batch["input_ids"].to(device, non_blocking=True),
+          "labels": batch["labels"].to(device, non_blocking=True)}
+    if objective == "sop":
+        kw["sop_labels"] = batch["sop_labels"].to(device, non_blocking=True)
+    elif objective == "clm":
+        kw["causal"] = True
+    elif objective == "prefix":
+        kw["attn_mask"] = batch["attention_mask"].to(device, non_blocking=True)
+    return kw
+
+
 def _peak_flops(device: str) -> Optional[float]:
     if not device.startswith("cuda"):
         return None
@@ -87,60 +102,57 @@ def _peak_flops(device: str) -> Optional[float]:
 def train(cfg: TrainConfig) -> dict:
     """Trains until cfg.steps or cfg.max_minutes; returns a summary dict."""
     out = cfg.out or os.path.join(cfg.shards, "pretrain")
+    spec = objectives.OBJECTIVES.get(cfg.objective)
+    if spec is None:
+        raise ValueError(f"unknown objective {cfg.objective!r}; known: "
+                         f"{', '.join(objectives.OBJECTIVES)}")
+    if spec.trainable:
+        raise ValueError(f"objective {cfg.objective!r} cannot be trained yet: {spec.trainable}; "
+                         f"its loader works (pretrain.data.make_loader(..., objective="
+                         f"{cfg.objective!r}))")
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(cfg.seed)
     tokenizer = data.read_manifest(cfg.shards)["tokenizer"]
     model_cfg = preset(cfg.model, vocab_size=int(tokenizer["vocab_size"]),
-                       max_len=max(512, cfg.seq_len), pad_id=int(tokenizer["special_ids"]["pad"]))
+                       max_len=max(512, cfg.seq_len), pad_id=int(tokenizer["special_ids"]["pad"]),
+                       sop_head=cfg.objective == "sop")
     model = Encoder(model_cfg).to(cfg.device)
     peak_lr = cfg.lr if cfg.lr is not None else DEFAULT_LR.get(cfg.model, 6e-4)
     warmup = cfg.warmup_steps
     if warmup is None:
         warmup = max(1, int(WARMUP_SHARE * cfg.steps))
     optimizer = make_optimizer(model, peak_lr)
-    step, epoch, position = 0, 0, 0  # position: batches already taken from this epoch
+    loader = data.SieveLoader(cfg.shards, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
+                              seed=cfg.seed, num_workers=cfg.num_workers,
+                              pin_memory=cfg.device.startswith("cuda"), objective=cfg.objective,
+                              objective_params=cfg.objective_params, packing=cfg.packing)
+    step = 0
     ckpt_path = os.path.join(out, CHECKPOINT)
     if cfg.resume and os.path.exists(ckpt_path):
         ckpt = load_checkpoint(ckpt_path, cfg.device)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        step, epoch, position = ckpt["step"], ckpt["data"]["epoch"], ckpt["data"]["position"]
+        step = ckpt["step"]
+        loader.load_state_dict(ckpt["data"])
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cfg.device.startswith("cuda")
                 else contextlib.nullcontext())
     flops_per_token, peak_flops = model.flops_per_token(cfg.seq_len), _peak_flops(cfg.device)
 
-    def batches_from(epoch, skip):
-        loader = data.make_loader(cfg.shards, cfg.seq_len, cfg.batch_size, cfg.seed, epoch,
-                                  cfg.num_workers, cfg.objective,
-                                  pin_memory=cfg.device.startswith("cuda"))
-        it = iter(loader)
-        for _ in range(skip):  # resume: the same loader settings replay the same batches
-            next(it, None)
-        return it
-
     print(f"model {cfg.model}: {model.num_params() / 1e6:.2f}M non-embedding parameters, "
           f"{model.num_params(False) / 1e6:.2f}M in all; run dir {out}", flush=True)
-    batches, losses, started = batches_from(epoch, position), [], time.time()
+    batches, losses, started = iter(loader), [], time.time()
     window_tokens = total_tokens = 0
     window_start, deadline = started, started + 60 * cfg.max_minutes
     with open(os.path.join(out, METRICS), "a") as metrics:
         while step < cfg.steps and time.time() < deadline:
-            try:
-                batch = next(batches)
-            except StopIteration:
-                if position == 0:
-                    raise ValueError(f"{cfg.shards}: an epoch yields no sequence of {cfg.seq_len} "
-                                     f"tokens (shards shorter than seq_len are dropped whole)")
-                epoch, position, batches = epoch + 1, 0, batches_from(epoch + 1, 0)
-                continue
-            position += 1
-            x = batch["input_ids"].to(cfg.device, non_blocking=True)
-            y = batch["labels"].to(cfg.device, non_blocking=True)
+            batch = next(batches)
+            inputs = model_inputs(batch, cfg.objective, cfg.device)
+            x = inputs["input_ids"]
             lr = lr_at(step, peak=peak_lr, warmup=warmup, total=cfg.steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             with autocast:
-                _, loss = model(x, labels=y)
+                _, loss = model(**inputs)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
@@ -153,7 +165,7 @@ def train(cfg: TrainConfig) -> dict:
                 now = time.time()
                 tok_s = window_tokens / max(now - window_start, 1e-9)
                 record = {"step": step, "loss": round(losses[-1], 4), "lr": round(lr, 8),
-                          "epoch": epoch, "tokens_per_s": round(tok_s, 1),
+                          "epoch": loader.epoch, "tokens_per_s": round(tok_s, 1),
                           "tflops": round(tok_s * flops_per_token / 1e12, 4),
                           "elapsed_s": round(now - started, 2)}
                 if peak_flops:
@@ -166,9 +178,8 @@ def train(cfg: TrainConfig) -> dict:
 
     checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                   "config": asdict(model_cfg), "train_config": asdict(cfg),
-                  "data": {"epoch": epoch, "position": position, "seed": cfg.seed,
-                           "batch_size": cfg.batch_size, "num_workers": cfg.num_workers,
-                           "seq_len": cfg.seq_len}}
+                  "data": {**loader.state_dict(), "seq_len": cfg.seq_len,
+                           "objective": cfg.objective}}
     torch.save(checkpoint, ckpt_path + ".tmp")
     os.replace(ckpt_path + ".tmp", ckpt_path)  # never leave a half-written checkpoint behind
     n = min(SUMMARY_STEPS, len(losses))

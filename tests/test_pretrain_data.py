@@ -1,5 +1,6 @@
-"""Tests of pretrain.data: packing, worker-count independence, shard order, no pickle."""
+"""Tests of pretrain.data: global order whatever the workers, ranks, resume, packing, no pickle."""
 
+import io
 import os
 import pickle
 
@@ -8,69 +9,192 @@ import pytest
 
 from pipeline import shard_format
 from pretrain import data, objectives
-from tests.pretrain_helpers import SPECIAL_IDS, pattern_docs, write_shards
+from tests.pretrain_helpers import (SPECIAL_IDS, pattern_docs, sentence_starts,
+                                    tiny_sentencepiece, write_shards)
 
 VOCAB = 500
 SEQ_LEN = 32
+BOS, EOS, PAD = SPECIAL_IDS["bos"], SPECIAL_IDS["eos"], SPECIAL_IDS["pad"]
 
 
 @pytest.fixture(scope="module")
-def shards_dir(tmp_path_factory):
-    docs = pattern_docs(120, vocab_size=VOCAB, seed=1, min_len=5, max_len=120)
-    return write_shards(tmp_path_factory.mktemp("shards"), docs, num_shards=5, vocab_size=VOCAB)
+def docs():
+    return pattern_docs(150, vocab_size=VOCAB, seed=1, min_len=5, max_len=120)
 
 
-def _collect(shards_dir, num_workers, epoch=0, batch_size=7):
-    loader = data.make_loader(shards_dir, SEQ_LEN, batch_size, seed=3, epoch=epoch,
-                              num_workers=num_workers)
-    seen = {}
-    for batch in loader:
-        for row, (shard, index) in enumerate(zip(batch["shard"], batch["index"].tolist())):
-            assert (shard, index) not in seen, "duplicate sequence"
-            seen[(shard, index)] = (batch["input_ids"][row].numpy(), batch["labels"][row].numpy())
-    return seen
+@pytest.fixture(scope="module")
+def shards_dir(tmp_path_factory, docs):
+    return write_shards(tmp_path_factory.mktemp("shards"), docs, num_shards=5, vocab_size=VOCAB,
+                        starts=sentence_starts(docs, seed=1))
 
 
-def _expected_sequences(shards_dir):
-    """Packing recomputed from the shards with the format module's own reader."""
+def _stream(shards_dir, num_workers=0, batch_size=7, **kw):
+    """[(global batch, [global index...], {key: array})] in the order the loader yields."""
+    kw = {"seed": 3, "epoch": 0, **kw}
+    loader = data.make_loader(shards_dir, SEQ_LEN, batch_size, num_workers=num_workers, **kw)
+    return [(int(b["batch"]), b["index"].tolist(),
+             {k: v.numpy() for k, v in b.items() if k not in ("batch", "index")}) for b in loader]
+
+
+def _rows(stream):
+    """{global index: {key: row}}, asserting no index appears twice."""
+    rows = {}
+    for _, indices, arrays in stream:
+        for r, i in enumerate(indices):
+            assert i not in rows, f"sequence {i} duplicated"
+            rows[i] = {k: v[r] for k, v in arrays.items() if v.ndim >= 1 and v.shape[0] == len(indices)}
+    return rows
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(
+        a[i].keys() == b[i].keys() and all(np.array_equal(a[i][k], b[i][k]) for k in a[i]) for i in a)
+
+
+def test_same_global_order_with_0_1_3_workers(shards_dir):
+    streams = [_stream(shards_dir, n) for n in (0, 1, 3)]
+    batches = [b for b, _, _ in streams[0]]
+    assert batches == list(range(len(batches))) and len(batches) > 6
+    order = [i for _, idx, _ in streams[0] for i in idx]
+    assert order == list(range(len(order)))
+    for other in streams[1:]:
+        assert [idx for _, idx, _ in other] == [idx for _, idx, _ in streams[0]]
+        assert _same(_rows(other), _rows(streams[0]))
+
+
+def test_no_duplicates_no_drops_2_ranks_3_workers(shards_dir):
+    single = _rows(_stream(shards_dir, 0))
+    union = {}
+    counts = []
+    for rank in (0, 1):
+        stream = _stream(shards_dir, 3, rank=rank, world_size=2)
+        assert all(b % 2 == rank for b, _, _ in stream)
+        counts.append(len(stream))
+        rows = _rows(stream)
+        assert not set(rows) & set(union), "a sequence went to both ranks"
+        union.update(rows)
+    assert _same(union, single)  # every sequence exactly once, with the same objective output
+    # drop_last: full batches only, the same number on every rank (DDP lockstep)
+    dropped = [_stream(shards_dir, 3, rank=r, world_size=2, drop_last=True) for r in (0, 1)]
+    assert len(dropped[0]) == len(dropped[1]) == (len(single) // 7) // 2 * 1
+    assert all(len(idx) == 7 for s in dropped for _, idx, _ in s)
+
+
+def _original(row):
+    return np.where(row["labels"] != objectives.IGNORE_INDEX, row["labels"], row["input_ids"])
+
+
+def _epoch_tokens(shards_dir, seed=3, epoch=0):
     manifest = data.read_manifest(shards_dir)
-    expected = {}
+    urls = [os.path.join(shards_dir, s["path"]) for s in manifest["shards"]]
+    return list(data.epoch_documents(urls, seed=seed, epoch=epoch))
+
+
+def test_stream_packing_matches_the_shuffled_document_stream(shards_dir, docs):
+    rows = _rows(_stream(shards_dir, 2))
+    epoch_docs = _epoch_tokens(shards_dir)
+    assert sorted(d["tokens"].tobytes() for d in epoch_docs) == sorted(t.tobytes() for t in docs)
+    flat = np.concatenate([np.append(d["tokens"].astype(np.int64), EOS) for d in epoch_docs])
     body = SEQ_LEN - 1
-    for entry in manifest["shards"]:
-        with open(os.path.join(shards_dir, entry["path"]), "rb") as f:
-            stream = [shard_format.decode_tokens(b) for name, b in shard_format.read_tar(f)
-                      if name.endswith(".tokens.npy")]
-        flat = np.concatenate([np.append(t.astype(np.int64), SPECIAL_IDS["eos"]) for t in stream])
-        for i in range(flat.size // body):
-            expected[(entry["name"], i)] = np.concatenate([[SPECIAL_IDS["bos"]],
-                                                           flat[i * body:(i + 1) * body]])
-    return expected
+    assert len(rows) == flat.size // body
+    for i, row in rows.items():
+        assert np.array_equal(_original(row), np.concatenate([[BOS], flat[i * body:(i + 1) * body]]))
 
 
-def test_same_sequences_and_masks_with_0_and_2_workers(shards_dir):
-    single, multi = _collect(shards_dir, 0), _collect(shards_dir, 2)
-    expected = _expected_sequences(shards_dir)
-    assert set(single) == set(multi) == set(expected)
-    for sid, (inputs, labels) in single.items():
-        assert np.array_equal(inputs, multi[sid][0]) and np.array_equal(labels, multi[sid][1])
-        original = np.where(labels != objectives.IGNORE_INDEX, labels, inputs)
-        assert np.array_equal(original, expected[sid])
+@pytest.mark.parametrize("packing", ["full_sentences", "doc_sentences"])
+def test_sentence_packing_keeps_sentences_whole(shards_dir, docs, packing):
+    rows = _rows(_stream(shards_dir, 0, packing=packing, objective="clm"))
+    epoch_docs = _epoch_tokens(shards_dir)
+    sentences = []  # every sentence (+ eos closing its document), in stream order
+    for d in epoch_docs:
+        bounds = sorted(set(d["starts"]) | {0}) + [d["tokens"].size + 1]
+        arr = np.append(d["tokens"].astype(np.int64), EOS)
+        sentences += [arr[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    assert max(s.size for s in sentences) <= SEQ_LEN - 1  # none needs cutting here
+    got = []
+    for i in range(len(rows)):
+        seq = rows[i]["input_ids"]
+        assert seq[0] == BOS
+        content = seq[1:][seq[1:] != PAD]
+        assert (seq[1 + content.size:] == PAD).all()  # padding only at the end
+        if packing == "doc_sentences":
+            assert (content[:-1] != EOS).all(), "a row crossed a document boundary"
+        got.append(content)
+    assert np.array_equal(np.concatenate(got), np.concatenate(sentences))
+    # rows break only between sentences
+    ends = set(np.cumsum([s.size for s in sentences]).tolist())
+    assert set(np.cumsum([g.size for g in got]).tolist()) <= ends
 
 
-def test_epochs_remask_and_reorder(shards_dir):
-    e0 = data.make_loader(shards_dir, SEQ_LEN, 1000, seed=3, epoch=0)
-    e1 = data.make_loader(shards_dir, SEQ_LEN, 1000, seed=3, epoch=1)
-    b0, b1 = next(iter(e0)), next(iter(e1))
-    pairs0 = list(zip(b0["shard"], b0["index"].tolist()))
-    pairs1 = list(zip(b1["shard"], b1["index"].tolist()))
-    assert sorted(pairs0) == sorted(pairs1)
+def test_determinism_and_epochs(shards_dir):
+    a, b = _rows(_stream(shards_dir, 0)), _rows(_stream(shards_dir, 0))
+    assert _same(a, b)
+    e1 = _rows(_stream(shards_dir, 0, epoch=1))
+    assert not np.array_equal(a[0]["input_ids"], e1[0]["input_ids"])  # another order
+    originals0 = sorted(_original(r).tobytes() for r in a.values())
+    originals1 = sorted(_original(r).tobytes() for r in e1.values())
+    assert originals0 != originals1  # packing follows the new document order
     paths = [f"s{i}" for i in range(20)]
     assert data.shard_order(paths, seed=3, epoch=0) == data.shard_order(paths, seed=3, epoch=0)
     assert data.shard_order(paths, seed=3, epoch=0) != data.shard_order(paths, seed=3, epoch=1)
-    row1 = {p: i for i, p in enumerate(pairs1)}
-    same_mask = [np.array_equal(b0["labels"][i], b1["labels"][row1[p]])
-                 for i, p in enumerate(pairs0)]
-    assert not any(same_mask)
+
+
+@pytest.mark.parametrize("packing,objective", [("stream", "mlm"), ("doc_sentences", "sop"),
+                                               ("full_sentences", "prefix")])
+def test_resume_equals_uninterrupted_stream(shards_dir, packing, objective):
+    def loader(workers):
+        return data.SieveLoader(shards_dir, seq_len=SEQ_LEN, batch_size=5, seed=3,
+                                num_workers=workers, packing=packing, objective=objective)
+
+    per_epoch = sum(1 for _ in loader(0).epoch_batches())
+    full = loader(0)
+    it = iter(full)
+    reference = [next(it) for _ in range(per_epoch + 30)]  # into the next epoch
+    assert full.epoch == 1
+    for stop in (1, per_epoch // 2, per_epoch - 1, per_epoch, per_epoch + 3):
+        first = loader(0)
+        it = iter(first)
+        for _ in range(stop):
+            next(it)
+        state = first.state_dict()
+        resumed = loader(2)
+        resumed.load_state_dict(state)
+        it = iter(resumed)
+        for want in reference[stop:stop + 20]:
+            got = next(it)
+            assert got.keys() == want.keys()
+            assert all(np.array_equal(got[k].numpy(), want[k].numpy()) for k in want
+                       if k != "batch")  # batch: numbered from the resume point
+
+
+def test_resume_skips_whole_shards(shards_dir, monkeypatch):
+    read = []
+    original = data.read_shard
+    monkeypatch.setattr(data, "read_shard", lambda url: read.append(url) or original(url))
+    rows = _rows(_stream(shards_dir, 0))
+    late = len(rows) - 3
+    read.clear()
+    tail = _rows(_stream(shards_dir, 0, start=late))
+    assert len(read) < 5
+    assert sorted(tail) == list(range(late, len(rows)))
+    assert _same(tail, {i: rows[i] for i in tail})
+
+
+def test_word_start_table_from_the_manifest_tokenizer(tmp_path):
+    import sentencepiece as spm
+
+    model = tiny_sentencepiece()
+    sp = spm.SentencePieceProcessor(model_proto=model)
+    table = data.word_start_table(model)
+    assert table.size == sp.get_piece_size() and not table[:5].any()
+    for i in range(5, sp.get_piece_size()):
+        assert table[i] == sp.id_to_piece(i).startswith("\u2581")
+    ids = sp.encode("the unbelievable cats sat quickly")
+    docs = [np.array(ids * 8, dtype=np.uint16)] * 20
+    out = write_shards(tmp_path, docs, num_shards=2, vocab_size=sp.get_piece_size(),
+                       tokenizer=model)
+    batch = next(iter(data.make_loader(out, 24, 4, seed=0, epoch=0, objective="wwm")))
+    assert batch["input_ids"].shape == (4, 24)
 
 
 class _Boom:
@@ -94,17 +218,14 @@ def test_reader_never_unpickles(tmp_path):
     out = write_shards(tmp_path / "out", docs, num_shards=1, vocab_size=VOCAB,
                        extra_members=extra)
     clean = write_shards(tmp_path / "clean", docs, num_shards=1, vocab_size=VOCAB)
-    got = {k: v[0] for k, v in _collect(out, 0).items()}
-    want = {k: v[0] for k, v in _collect(clean, 0).items()}
-    assert got.keys() == want.keys() and got
-    assert all(np.array_equal(got[k], want[k]) for k in got)
+    got, want = _rows(_stream(out)), _rows(_stream(clean))
+    assert got and _same(got, want)
     assert not os.path.exists(marker)
 
 
 def test_pickled_token_array_is_refused(tmp_path):
     out = write_shards(tmp_path, [], num_shards=1, vocab_size=VOCAB, extra_members={0: [
         ("evil.json", b"{}"), ("evil.tokens.npy", pickle.dumps(np.array([object()])))]})
-    import io
     buf = io.BytesIO()
     np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     out2 = write_shards(tmp_path / "2", [], num_shards=1, vocab_size=VOCAB, extra_members={0: [
@@ -112,3 +233,16 @@ def test_pickled_token_array_is_refused(tmp_path):
     for d in (out, out2):
         with pytest.raises(ValueError):
             list(data.make_loader(d, SEQ_LEN, 4, seed=0, epoch=0))
+
+
+def test_objective_packing_and_parameters_are_checked(shards_dir):
+    with pytest.raises(ValueError, match="packing"):
+        data.make_loader(shards_dir, SEQ_LEN, 4, seed=0, epoch=0, objective="sop",
+                         packing="stream")
+    with pytest.raises(ValueError, match="parameters"):
+        data.make_loader(shards_dir, SEQ_LEN, 4, seed=0, epoch=0, objective="mlm",
+                         objective_params={"noise_density": 0.2})
+    with pytest.raises(ValueError, match="word starts"):
+        data.make_loader(shards_dir, SEQ_LEN, 4, seed=0, epoch=0, objective="span")
+    batch = next(iter(data.make_loader(shards_dir, SEQ_LEN, 4, seed=0, epoch=0, objective="t5")))
+    assert batch["labels"].shape[0] == 4

@@ -88,3 +88,39 @@ def test_cli(shards_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "checkpoint:" in out and os.path.exists(tmp_path / "checkpoint.pt")
     assert len(open(tmp_path / "metrics.jsonl").readlines()) == 3
+
+
+@pytest.mark.parametrize("objective,extra", [("sop", []), ("clm", []), ("prefix", []),
+                                             ("mlm", ["--packing", "full_sentences",
+                                                      "--param", "mask_prob=0.3"])])
+def test_cli_trains_other_objectives(shards_dir, tmp_path, capsys, objective, extra):
+    assert cli.main(["--shards", shards_dir, "--out", str(tmp_path), "--steps", "3",
+                     "--seq_len", "32", "--batch_size", "4", "--objective", objective,
+                     *extra]) == 0
+    ckpt = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ckpt["data"]["objective"] == objective and ckpt["step"] == 3
+
+
+def test_cli_refuses_objectives_without_a_model(shards_dir, tmp_path, capsys):
+    assert cli.main(["--shards", shards_dir, "--out", str(tmp_path), "--objective", "t5"]) == 2
+    assert "issue 6" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--shards", shards_dir, "--param", "noise_density=0.2"])
+    cfg = cli.parse_args(["--shards", shards_dir, "--objective", "span", "--param",
+                          "max_span_words=5", "--param", "geometric_p=0.3"])
+    assert cfg.objective_params == {"max_span_words": 5, "geometric_p": 0.3}
+
+
+def test_causal_mask_hides_the_future():
+    torch.manual_seed(0)
+    m = model_lib.Encoder(model_lib.preset("tiny", vocab_size=50)).eval()
+    x = torch.randint(5, 50, (1, 12))
+    y = x.clone()
+    y[0, 8:] = torch.randint(5, 50, (4,))
+    full = model_lib.IGNORE_INDEX * torch.ones_like(x)
+    full[0, :8] = 7  # predict at the first 8 positions only
+    la, _ = m(x, labels=full, causal=True)
+    lb, _ = m(y, labels=full, causal=True)
+    assert torch.allclose(la, lb, atol=1e-5)
+    lc, _ = m(y, labels=full)
+    assert not torch.allclose(la, lc, atol=1e-5)
