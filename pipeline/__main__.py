@@ -20,10 +20,12 @@ from quality import report
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "sample.jsonl.gz"
 SAMPLE_LABEL = "bundled:pipeline/sample/sample.jsonl.gz"
-# Beam 2.77's default runner (Prism) first tries to download a binary; naming the runner keeps
-# a run the same offline and online. DirectRunner runs in process or, with
-# --direct_running_mode=multi_processing and --direct_num_workers=N, in N worker processes.
-DEFAULT_RUNNER = "DirectRunner"
+# Beam 2.77's DirectRunner (also its default runner) first tries to run on Prism, downloading
+# the Prism binary from the network, and falls back only when that fails. FnApiRunner is the
+# runner DirectRunner falls back to: naming it keeps a run the same offline and online, with no
+# network access attempted. It runs in process or, with --direct_running_mode=multi_processing
+# and --direct_num_workers=N, in N worker processes.
+DEFAULT_RUNNER = "FnApiRunner"
 # Outputs a previous run may have left, removed before a run so a smaller run leaves no strays.
 REPORT = report.REPORT
 OUTPUT_PATTERNS = (f"{shard_format.SHARDS_DIR}/shard-*.tar", f"{graph.LEDGER_DIR}/*.jsonl",

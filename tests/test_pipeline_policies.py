@@ -25,7 +25,7 @@ def slice_file(tmp_path_factory):
 
 def _run(slice_file, out, *extra):
     return run([f"--input={slice_file}", f"--output={out}", "--vocab_size=1000",
-                "--runner=DirectRunner", *extra])
+                "--runner=FnApiRunner", *extra])
 
 
 def test_top_fraction_cut():

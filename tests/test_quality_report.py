@@ -283,7 +283,7 @@ def real_run(tmp_path_factory) -> Path:
                '{"id": "broken", "text": "' + XSS]
     (root / "hostile.jsonl").write_text("\n".join(hostile) + "\n", encoding="utf-8")
     out = tmp_path_factory.mktemp("report_run") / "out"
-    run([f"--input={root}/*", f"--output={out}", "--vocab_size=1000", "--runner=DirectRunner"])
+    run([f"--input={root}/*", f"--output={out}", "--vocab_size=1000", "--runner=FnApiRunner"])
     write_report(str(out))
     return out
 
