@@ -1,0 +1,363 @@
+"""Near- and sub-document dedup science: shingles, MinHash signatures, LSH bands, Jaccard, units.
+
+Plain functions on plain data (stdlib, numpy, datasketch, xxhash); `pipeline/dedup.py` is the
+Beam wiring around them.
+
+Shingles. A document's shingles are its word 5-grams (`SHINGLE_WORDS`, as FineWeb and
+datatrove's MinHash dedup use): the words are `quality.text.words` of the case-folded text with
+the punctuation tokens left out, so "Hello, World!" and "hello world" shingle alike while the
+word regex stays the one the rest of Sieve documents. A document with fewer than five words has
+one shingle (all its words); one with no word has none and is never a near duplicate (exact dedup
+still sees it). Shingles are a set: a repeated 5-gram counts once.
+
+Hashes. Each distinct word is hashed once with xxh3-64; a shingle's 64-bit hash is a polynomial
+of its five word hashes mod 2**64 (`shingle_hash` is the scalar definition, `shingle_hashes` the
+vectorized one), finished with the MurmurHash3 64-bit mixer. Exact Jaccard compares these 64-bit
+hashes (a false match needs a 64-bit collision). The MinHash signature reads the top 32 bits.
+
+Signatures. `signatures` computes, in bulk with numpy, exactly what datasketch 2.0's
+`MinHash(num_perm, seed, scheme="affine32", hashfunc=lambda s: shingle_hash(s) >> 32)` gives
+after `update_batch(shingles)`: the same permutations (taken from a datasketch MinHash), the
+same MurmurHash3 pre-mix, the same uint32 arithmetic. A test checks the equality, so a
+`datasketch.LeanMinHash` can be built from any signature (`to_lean_minhash`).
+
+LSH. `num_perm = bands * rows`; band `i` of a signature is hashed to a bucket key that also holds
+`i`, so two documents are candidates when any band agrees. Default 14 bands x 8 rows (FineWeb):
+a pair at Jaccard s becomes a candidate with probability 1 - (1 - s**8)**14 (0.92 at 0.80, 0.99 at
+0.85, 0.08 at 0.50). `bands_rows_for_threshold` derives bands and rows for a target threshold with
+datasketch's own optimizer.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import xxhash
+
+from quality.text import PARAGRAPH_SPLIT_RE, SENTENCE_END_RE, WORD_RE
+
+SHINGLE_WORDS = 5  # word 5-grams, as FineWeb / datatrove MinhashConfig(n_grams=5)
+DEFAULT_BANDS = 14  # FineWeb's MinHash dedup: 14 buckets (bands) x 8 hashes (rows) = 112 perms
+DEFAULT_ROWS = 8
+DEFAULT_SEED = 1  # datasketch's default MinHash seed
+DEFAULT_THRESHOLD = 0.8  # exact-Jaccard check: a candidate pair below this is not a duplicate
+
+_MASK64 = (1 << 64) - 1
+_POLY = 0x9E3779B97F4A7C15  # odd multiplier (2**64 / golden ratio) for the shingle polynomial
+_WORD_SEED = 0x5EED
+_IS_WORD = re.compile(r"\w").match
+_BULK_CELLS = 1 << 22  # shingles x permutations per numpy block in `signatures` (16 MB of uint32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Shingles and their hashes
+# ----------------------------------------------------------------------------------------------
+
+def shingle_words(text: str) -> list[str]:
+    """The words shingles are made of: case-folded `quality.text.words`, punctuation left out."""
+    return [w for w in WORD_RE.findall(text.casefold()) if _IS_WORD(w)]
+
+
+def shingles(text: str, n: int = SHINGLE_WORDS) -> set[tuple[str, ...]]:
+    """The document's set of word n-grams (one shingle of all words when there are fewer)."""
+    words = shingle_words(text)
+    if not words:
+        return set()
+    if len(words) < n:
+        return {tuple(words)}
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def word_hash(word: str) -> int:
+    return xxhash.xxh3_64_intdigest(word.encode("utf-8"), seed=_WORD_SEED)
+
+
+def _fmix64_int(h: int) -> int:
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _MASK64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _MASK64
+    return h ^ (h >> 33)
+
+
+def shingle_hash(shingle: Sequence[str]) -> int:
+    """64-bit hash of one shingle (the scalar definition; `shingle_hashes` is the fast one)."""
+    h = 0
+    for word in shingle:
+        h = (h * _POLY + word_hash(word)) & _MASK64
+    return _fmix64_int((h + len(shingle)) & _MASK64)
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xFF51AFD7ED558CCD)
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+def shingle_hashes(text: str, n: int = SHINGLE_WORDS) -> np.ndarray:
+    """Sorted distinct 64-bit shingle hashes (uint64) of `text`: `shingle_hash` of every shingle.
+
+    Words are hashed once per distinct word; the n-gram polynomial is vectorized."""
+    words = shingle_words(text)
+    if not words:
+        return np.empty(0, dtype=np.uint64)
+    cache: dict[str, int] = {}
+    wh = np.fromiter((cache[w] if w in cache else cache.setdefault(w, word_hash(w)) for w in words),
+                     dtype=np.uint64, count=len(words))
+    k = min(n, len(words))
+    m = len(words) - k + 1
+    poly = np.uint64(_POLY)
+    with np.errstate(over="ignore"):
+        h = np.zeros(m, dtype=np.uint64)
+        for j in range(k):
+            h = h * poly + wh[j:j + m]
+        h = _fmix64(h + np.uint64(k))
+    return np.unique(h)
+
+
+# ----------------------------------------------------------------------------------------------
+# MinHash signatures (datasketch's affine32 scheme, in bulk)
+# ----------------------------------------------------------------------------------------------
+
+_PERMUTATIONS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def permutations(num_perm: int, seed: int = DEFAULT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's (a, b) uint32 permutation parameters for `num_perm` and `seed`."""
+    key = (num_perm, seed)
+    if key not in _PERMUTATIONS:
+        from datasketch import MinHash
+
+        a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+        _PERMUTATIONS[key] = (np.ascontiguousarray(a, dtype=np.uint32),
+                              np.ascontiguousarray(b, dtype=np.uint32))
+    return _PERMUTATIONS[key]
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def datasketch_hashfunc(shingle: Sequence[str]) -> int:
+    """The 32-bit hash datasketch would be given per shingle to reproduce `signatures`."""
+    return shingle_hash(shingle) >> 32
+
+
+def signatures(hash_sets: Sequence[np.ndarray], num_perm: int, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """MinHash signatures, one row (uint32, `num_perm` wide) per document, of its shingle hashes
+    (`shingle_hashes` output). A document without shingles gets datasketch's empty signature
+    (all 2**32 - 1)."""
+    a, b = permutations(num_perm, seed)
+    out = np.full((len(hash_sets), num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+    block = max(1, _BULK_CELLS // num_perm)
+    start = 0
+    while start < len(hash_sets):
+        # A block of documents whose shingles together fit in one matrix (a long document alone).
+        stop, cells = start, 0
+        while stop < len(hash_sets) and (stop == start or cells + len(hash_sets[stop]) <= block):
+            cells += len(hash_sets[stop])
+            stop += 1
+        docs = [i for i in range(start, stop) if len(hash_sets[i])]
+        if docs:
+            flat = np.concatenate([hash_sets[i] for i in docs])
+            hv = _fmix32((flat >> np.uint64(32)).astype(np.uint32))
+            with np.errstate(over="ignore"):
+                phv = hv[:, None] * a[None, :] + b[None, :]  # uint32 wrap-around is the modulo
+            offsets = np.cumsum([0] + [len(hash_sets[i]) for i in docs[:-1]])
+            out[docs] = np.minimum.reduceat(phv, offsets, axis=0)
+        start = stop
+    return out
+
+
+def signature(text: str, num_perm: int, seed: int = DEFAULT_SEED) -> np.ndarray:
+    return signatures([shingle_hashes(text)], num_perm, seed)[0]
+
+
+def datasketch_signature(text: str, num_perm: int, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """The reference: a plain datasketch MinHash of the same shingles (slow; for tests/benchmarks)."""
+    from datasketch import MinHash
+
+    m = MinHash(num_perm=num_perm, seed=seed, scheme="affine32", hashfunc=datasketch_hashfunc)
+    m.update_batch(shingles(text))
+    return m.hashvalues
+
+
+def to_lean_minhash(sig: np.ndarray, seed: int = DEFAULT_SEED):
+    """A `datasketch.LeanMinHash` holding `sig` (for `jaccard()` estimates or a MinHashLSH index)."""
+    from datasketch import LeanMinHash
+
+    return LeanMinHash(seed=seed, hashvalues=sig, scheme="affine32")
+
+
+# ----------------------------------------------------------------------------------------------
+# LSH bands
+# ----------------------------------------------------------------------------------------------
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[bytes]:
+    """One bucket key per band: the band's index (2 bytes) then the xxh3-64 of its rows.
+
+    Bytes rather than ints: a 64-bit digest does not fit Beam's signed-int coder, and the band
+    index must be part of the key (equal rows in different bands are not a match)."""
+    if len(sig) < bands * rows:
+        raise ValueError(f"signature of {len(sig)} values is shorter than {bands} x {rows}")
+    raw = np.ascontiguousarray(sig[:bands * rows]).view(np.uint8).reshape(bands, rows * 4)
+    return [i.to_bytes(2, "big") + xxhash.xxh3_64_digest(raw[i].tobytes()) for i in range(bands)]
+
+
+def collision_probability(s: float, bands: int, rows: int) -> float:
+    """Probability that a pair at Jaccard `s` shares at least one band: 1 - (1 - s**r)**b."""
+    return 1.0 - (1.0 - s ** rows) ** bands
+
+
+def lsh_threshold(bands: int, rows: int) -> float:
+    """The Jaccard where the S-curve is steepest, about (1/b)**(1/r) (0.72 for 14 x 8)."""
+    return (1.0 / bands) ** (1.0 / rows)
+
+
+def bands_rows_for_threshold(threshold: float, num_perm: int = DEFAULT_BANDS * DEFAULT_ROWS,
+                             false_positive_weight: float = 0.5,
+                             false_negative_weight: float = 0.5) -> tuple[int, int]:
+    """(bands, rows) with bands * rows <= num_perm minimizing datasketch's weighted sum of the
+    false-positive and false-negative areas under the S-curve (`MinHashLSH`'s own optimizer)."""
+    from datasketch.lsh import _optimal_param
+
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    return _optimal_param(threshold, num_perm, false_positive_weight, false_negative_weight)
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard of two sorted distinct shingle-hash arrays (1.0 for two empty sets)."""
+    if len(a) == 0 and len(b) == 0:
+        return 1.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter)
+
+
+def text_jaccard(x: str, y: str, n: int = SHINGLE_WORDS) -> float:
+    return jaccard(shingle_hashes(x, n), shingle_hashes(y, n))
+
+
+# ----------------------------------------------------------------------------------------------
+# Sub-document units: paragraphs (CCNet) and three-sentence spans (C4)
+# ----------------------------------------------------------------------------------------------
+
+_DIGIT_RE = re.compile(r"\d")
+_NON_WORD_RE = re.compile(r"[^\w\s]|_")
+_SPACES_RE = re.compile(r"\s+")
+C4_SPAN_SENTENCES = 3  # C4: "discarded all but one of any three-sentence span occurring more than once"
+
+
+def ccnet_normalize(text: str) -> str:
+    """CCNet's dedup normalization (cc_net `text_normalizer.normalize`, accent and punctuation
+    removal on): lower case, accents stripped, every digit 0, punctuation removed, whitespace
+    collapsed. Paragraphs equal after it are the same paragraph."""
+    text = text.strip().lower()
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+    text = _DIGIT_RE.sub("0", text)
+    text = _NON_WORD_RE.sub("", text)
+    return _SPACES_RE.sub(" ", text).strip()
+
+
+def unit_hash(unit: str) -> bytes:
+    """16-byte hash of a unit's CCNet-normalized form (CCNet keeps the first 8 bytes of sha1; a
+    wider hash keeps collisions negligible for billions of paragraphs)."""
+    return xxhash.xxh3_128_digest(ccnet_normalize(unit).encode("utf-8"))
+
+
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character offsets of the paragraphs of `text` (`quality.text.paragraphs`:
+    blank-line separated, blank ones left out)."""
+    spans, start = [], 0
+    for m in PARAGRAPH_SPLIT_RE.finditer(text):
+        if text[start:m.start()].strip():
+            spans.append((start, m.start()))
+        start = m.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return spans
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of the sentences of `text` (the `quality.text.sentences` split)."""
+    spans, start = [], 0
+    for m in SENTENCE_END_RE.finditer(text):
+        if text[start:m.start()].strip():
+            spans.append((start, m.start()))
+        start = m.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return spans
+
+
+def dedup_units(text: str, unit: str = "paragraph") -> list[tuple[bytes, tuple[int, int]]]:
+    """The units sub-document dedup compares, as (hash, span to remove when it repeats).
+
+    `paragraph`: every paragraph, hashed after `ccnet_normalize` (paragraphs normalized to
+    nothing, e.g. only punctuation, are not units). `sentence_span`: every window of
+    `C4_SPAN_SENTENCES` consecutive sentences; its span runs from the first to the last sentence."""
+    if unit == "paragraph":
+        spans = paragraph_spans(text)
+        units = [(text[s:e], (s, e)) for s, e in spans]
+    elif unit == "sentence_span":
+        spans = sentence_spans(text)
+        k = C4_SPAN_SENTENCES
+        units = [("\n".join(text[s:e] for s, e in spans[i:i + k]), (spans[i][0], spans[i + k - 1][1]))
+                 for i in range(len(spans) - k + 1)]
+    else:
+        raise ValueError(f"unknown dedup unit {unit!r}: paragraph or sentence_span")
+    return [(unit_hash(u), span) for u, span in units if ccnet_normalize(u)]
+
+
+def remove_spans(text: str, spans: Iterable[tuple[int, int]]) -> tuple[str, int]:
+    """`text` without the given character spans (overlaps merged), and the UTF-8 bytes removed.
+
+    The blank-line separators around a removed paragraph collapse so that the result stays
+    normalized (no leading, trailing or tripled line breaks)."""
+    merged: list[list[int]] = []
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    if not merged:
+        return text, 0
+    pieces, pos = [], 0
+    for s, e in merged:
+        pieces.append(text[pos:s])
+        pos = e
+    pieces.append(text[pos:])
+    out = re.sub(r"\n{3,}", "\n\n", "".join(pieces)).strip()
+    out = re.sub(r"[ \t]+\n", "\n", out)
+    return out, len(text.encode("utf-8")) - len(out.encode("utf-8"))
+
+
+# ----------------------------------------------------------------------------------------------
+# URLs
+# ----------------------------------------------------------------------------------------------
+
+def url_key(url: str | None) -> str | None:
+    """A URL's dedup key: scheme and host lower-cased, default port, fragment and a trailing
+    slash removed; path and query kept as given. None for a missing or blank URL."""
+    if not url or not url.strip():
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port if parts.port not in (None, 80, 443) else None
+    except ValueError:  # an unparsable URL (bad port, bracket) is its own key
+        return url.strip()
+    host = (parts.hostname or "").lower()
+    netloc = host + (f":{port}" if port else "")
+    path = parts.path.rstrip("/") or ""
+    return urlunsplit((parts.scheme.lower(), netloc, path, parts.query, ""))
