@@ -2,11 +2,13 @@
 
 The modules, in the order data flows through them:
 
-    data.py        webdataset stream over a manifest's shards: seeded shard order per epoch,
-                   split by DDP rank and DataLoader worker, documents packed into sequences
-    objectives.py  load-time objectives as pure numpy functions of (tokens, seed, epoch,
-                   sample id), so masking is dynamic per epoch yet independent of worker count
-    model.py       a compact RoBERTa-style encoder (nanoGPT shape) with an MLM head
+    data.py        webdataset stream over a manifest's shards: one seeded global order per
+                   epoch, packed into numbered sequences, batches dealt to DDP ranks and
+                   DataLoader workers so the order never depends on them; resumable state
+    objectives.py  load-time objectives (mlm, wwm, span, t5, sop, clm, prefix) as vectorized
+                   numpy functions of (tokens, sentence starts, seed, epoch, sequence index)
+    model.py       a compact RoBERTa-style encoder (nanoGPT shape) with an MLM head, optional
+                   SOP head, causal and prefix-LM attention masks
     train.py       the training loop: AdamW, warmup + cosine decay, clipping, logs, checkpoint
     __main__.py    `python -m pretrain --shards OUT_DIR ...`
 
