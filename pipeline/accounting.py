@@ -14,11 +14,21 @@ import apache_beam as beam
 from pipeline import records
 
 
-class CountOutcomes(beam.CombineFn):
-    """Outcome rows -> {outcome: {docs, bytes}, reasons: {outcome/reason: {docs, bytes}}, sources}."""
+class _CounterCombine(beam.CombineFn):
+    """A combiner whose accumulator is a Counter: merging adds counts, whatever the order."""
 
     def create_accumulator(self):
         return Counter()
+
+    def merge_accumulators(self, accs):
+        total = Counter()
+        for acc in accs:
+            total.update(acc)
+        return total
+
+
+class CountOutcomes(_CounterCombine):
+    """Outcome rows -> {outcome: {docs, bytes}, reasons: {outcome/reason: {docs, bytes}}, sources}."""
 
     def add_input(self, acc, row):
         reason = row["reason"] or ""
@@ -38,12 +48,6 @@ class CountOutcomes(beam.CombineFn):
             acc[("transform", name, row["outcome"], "removed_bytes")] += transform["removed_bytes"]
         return acc
 
-    def merge_accumulators(self, accs):
-        total = Counter()
-        for acc in accs:
-            total.update(acc)
-        return total
-
     def extract_output(self, acc):
         out = {"outcomes": {k: {"docs": 0, "bytes": 0} for k in records.OUTCOMES},
                "reasons": {}, "sources": {}, "would_drop": {}, "transform": {}}
@@ -62,21 +66,12 @@ class CountOutcomes(beam.CombineFn):
         return out
 
 
-class CountValues(beam.CombineFn):
+class CountValues(_CounterCombine):
     """Values -> {value: count}: an exact distribution of (rounded) signal values."""
-
-    def create_accumulator(self):
-        return Counter()
 
     def add_input(self, acc, value):
         acc[value] += 1
         return acc
-
-    def merge_accumulators(self, accs):
-        total = Counter()
-        for acc in accs:
-            total.update(acc)
-        return total
 
     def extract_output(self, acc):
         return dict(acc)

@@ -57,6 +57,20 @@ def num_shards_for(total_bytes: int, target_mb: float) -> int:
     return max(1, math.ceil(total_bytes / (target_mb * 1024 * 1024)))
 
 
+class GroupByIdHash(beam.PTransform):
+    """Records with an `id` -> (file index, records) with index `hash(id) % n`, n a side input."""
+
+    def __init__(self, num_files):
+        super().__init__()
+        self.num_files = num_files
+
+    def expand(self, records):
+        return (records
+                | "Key by id hash" >> beam.Map(
+                    lambda r, n: (shard_format.shard_index(r["id"], n), r), n=self.num_files)
+                | "Group" >> beam.GroupByKey())
+
+
 class _WriteShard(beam.DoFn):
     def __init__(self, output: str, write_text: bool):
         self.output = output
@@ -93,9 +107,7 @@ class WriteShards(beam.PTransform):
 
     def expand(self, docs):
         return (docs
-                | "Key by shard" >> beam.Map(
-                    lambda d, n: (shard_format.shard_index(d["id"], n), d), n=self.num_shards)
-                | "Group by shard" >> beam.GroupByKey()
+                | "Group by shard" >> GroupByIdHash(self.num_shards)
                 | "Write tar" >> beam.ParDo(_WriteShard(self.output, self.write_text)).with_outputs(
                     KEPT_TAG, main="shards"))
 
@@ -135,9 +147,7 @@ class WriteSortedJsonl(beam.PTransform):
 
     def expand(self, rows):
         return (rows
-                | "Key by file" >> beam.Map(
-                    lambda r, n: (shard_format.shard_index(r["id"], n), r), n=self.num_files)
-                | "Group by file" >> beam.GroupByKey()
+                | "Group by file" >> GroupByIdHash(self.num_files)
                 | "Write" >> beam.ParDo(_WriteJsonl(self.directory, self.prefix, self.compress),
                                         self.num_files))
 
