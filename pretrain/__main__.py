@@ -6,10 +6,10 @@ import argparse
 import inspect
 import sys
 
-from pretrain import objectives
+from pretrain import evaluate, objectives
 from pretrain.data import PACKINGS
-from pretrain.model import PRESETS
-from pretrain.train import TrainConfig, train
+from pretrain.model import KINDS, PRESETS
+from pretrain.train import TrainConfig, model_kind, train
 
 
 def objective_param(text: str) -> tuple[str, str]:
@@ -46,24 +46,43 @@ def _objectives_help() -> str:
 def parse_args(argv=None) -> TrainConfig:
     p = argparse.ArgumentParser(
         prog="python -m pretrain",
-        description="Pretrain a RoBERTa-style encoder on a sieve-shards/1 output directory "
-                    "(manifest.json + shards/*.tar), the objective applied at load time.",
+        description="Pretrain an encoder, decoder or encoder-decoder on a sieve-shards/1 "
+                    "output directory (manifest.json + shards/*.tar), the objective applied at "
+                    "load time; evaluate on held-out data during and after training. Under "
+                    "torchrun (python -m torch.distributed.run --nproc_per_node N -m pretrain "
+                    "...) it trains with DDP.",
         epilog=_objectives_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shards", required=True, metavar="OUT_DIR",
                    help="pipeline output directory holding manifest.json and shards/")
     p.add_argument("--out", metavar="RUN_DIR", default=None,
                    help="run directory for metrics.jsonl and checkpoint.pt "
                         "(default: OUT_DIR/pretrain)")
-    p.add_argument("--model", choices=sorted(PRESETS), default="tiny",
-                   help="model preset: tiny (2 layers, d=128, for CPU tests) or small "
-                        "(8 layers, d=512, ~25M non-embedding parameters); default: %(default)s")
+    p.add_argument("--model", choices=list(PRESETS), default="tiny",
+                   help="size preset: tiny (2 layers, d=128, for CPU tests), small (8 layers, "
+                        "d=512, ~25M non-embedding parameters) or base (12 layers, d=768, ~85M, "
+                        "~110M with a 32k vocabulary); default: %(default)s")
+    p.add_argument("--model_kind", choices=KINDS, default=None,
+                   help="encoder, decoder or encdec; default (and the only choice): the "
+                        "objective's: mlm/wwm/span/sop -> encoder, clm/prefix -> decoder, "
+                        "t5 -> encdec")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="dropout probability (default: the preset's, 0.0)")
     p.add_argument("--seq_len", type=int, default=128,
                    help="tokens per packed sequence, bos included (default: %(default)s)")
     p.add_argument("--batch_size", type=int, default=16,
-                   help="sequences per step (default: %(default)s)")
+                   help="sequences per micro-batch per process (default: %(default)s)")
+    p.add_argument("--grad_accum", type=int, default=1,
+                   help="micro-batches per optimizer step (default: %(default)s); a step takes "
+                        "batch_size x grad_accum x processes sequences")
     p.add_argument("--steps", type=int, default=2000,
                    help="stop after this many optimizer steps; also the lr schedule's length "
                         "(default: %(default)s)")
+    p.add_argument("--tokens", type=float, default=None,
+                   help="training budget in packed input tokens (e.g. 2e8); sets --steps to "
+                        "ceil(tokens / tokens per step)")
+    p.add_argument("--stop_at_step", type=int, default=None,
+                   help="stop and checkpoint after this step, the schedule still that of "
+                        "--steps/--tokens (for runs in chunks; --resume continues)")
     p.add_argument("--max_minutes", type=float, default=2.0,
                    help="stop after this much wall-clock time even if --steps is not reached "
                         "(the lr schedule is then cut short; default: %(default)s)")
@@ -78,11 +97,15 @@ def parse_args(argv=None) -> TrainConfig:
                    help="DataLoader worker processes; batches are dealt among them "
                         "(default: %(default)s); the batch order does not depend on it")
     p.add_argument("--device", default="cpu",
-                   help="torch device: cpu, cuda or cuda:N (default: %(default)s)")
+                   help="torch device: cpu, cuda or cuda:N (default: %(default)s); under "
+                        "torchrun each process takes cuda:LOCAL_RANK")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="auto: bf16 autocast on cuda, fp32 elsewhere (default: %(default)s)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--objective", choices=list(objectives.OBJECTIVES), default="mlm",
                    help="load-time objective (default: %(default)s): mlm (RoBERTa), wwm "
                         "(whole words), span (SpanBERT), sop (ALBERT SOP + MLM), clm (causal "
-                        "mask), prefix (prefix LM); t5 needs the encoder-decoder of issue 6")
+                        "LM), prefix (prefix LM), t5 (span corruption, encoder-decoder)")
     p.add_argument("--param", action="append", type=objective_param, default=[],
                    metavar="NAME=VALUE",
                    help="an objective parameter, repeatable, e.g. --param mask_prob=0.2 "
@@ -93,13 +116,41 @@ def parse_args(argv=None) -> TrainConfig:
                         "objective's own, else stream)")
     p.add_argument("--log_every", type=int, default=10,
                    help="log every this many steps (default: %(default)s)")
+    p.add_argument("--checkpoint_every", type=int, default=0,
+                   help="also checkpoint every this many steps (default: only at the end)")
+    p.add_argument("--eval_every", type=int, default=0,
+                   help="held-out evaluation every this many steps (default: only at the end)")
+    p.add_argument("--eval_shards", default=None, metavar="EVAL_DIR",
+                   help="held-out data: a second pipeline output written with this run's "
+                        "tokenizer (python -m pipeline --tokenizer OUT_DIR/tokenizer.model); "
+                        "default: the last --holdout_shards shards of OUT_DIR, which training "
+                        "then does not read (none if OUT_DIR has only that many)")
+    p.add_argument("--holdout_shards", type=int, default=1,
+                   help="shards of OUT_DIR held out when there is no --eval_shards "
+                        "(default: %(default)s)")
+    p.add_argument("--eval_tokens", type=int, default=evaluate.EVAL_TOKENS,
+                   help="held-out tokens evaluated, whole documents in shard order "
+                        "(default: %(default)s)")
+    p.add_argument("--probe", "--probe_data", dest="probe_data", default=None, metavar="DIR",
+                   help="after training, the Reuters grain/corn probe on the .arff files in DIR "
+                        "(Debian weka: usr/share/doc/weka/examples)")
+    p.add_argument("--no_tensorboard", dest="tensorboard", action="store_false",
+                   help="no TensorBoard events (written to RUN_DIR/tb when tensorboard is "
+                        "installed)")
     p.add_argument("--resume", action="store_true",
-                   help="continue from RUN_DIR/checkpoint.pt (model, optimizer, step, data "
-                        "position; the data continues exactly where it stopped, with any "
-                        "num_workers)")
+                   help="continue from RUN_DIR/checkpoint.pt (model, optimizer, step, "
+                        "schedule, RNG, data position): the losses equal an uninterrupted "
+                        "run's, with any num_workers")
     args = vars(p.parse_args(argv))
     args["objective_params"] = typed_params(args["objective"], args.pop("param"))
-    return TrainConfig(**args)
+    if args["tokens"] is not None:
+        args["tokens"] = int(args["tokens"])
+    cfg = TrainConfig(**args)
+    try:
+        model_kind(cfg)
+    except ValueError as e:
+        p.error(str(e))
+    return cfg
 
 
 def main(argv=None) -> int:
@@ -111,12 +162,24 @@ def main(argv=None) -> int:
               f"objective={cfg.objective!r}).", file=sys.stderr)
         return 2
     summary = train(cfg)
-    print(f"done: {summary['steps']} steps ({summary['steps_this_run']} in this run) in "
-          f"{summary['elapsed_s']:.1f} s\n"
+    if summary["rank"] != 0:
+        return 0
+    mfu = f", MFU {summary['mfu']:.1%}" if summary["mfu"] is not None else ""
+    print(f"done: {summary['steps']} of {summary['total_steps']} steps "
+          f"({summary['steps_this_run']} in this run) in {summary['elapsed_s']:.1f} s\n"
           f"loss: first {summary['first_loss']:.4f} -> last {summary['last_loss']:.4f} "
           f"(means over up to 5 steps)\n"
-          f"throughput: {summary['tokens_per_s']:.0f} tokens/s\n"
+          f"throughput: {summary['tokens_per_s']:.0f} tokens/s{mfu}\n"
           f"checkpoint: {summary['checkpoint']}")
+    for name, value in summary["eval"].items():
+        if name == "probe":
+            for task, m in value.items():
+                print(f"probe {task}: accuracy {m['accuracy']:.4f} F1 {m['f1']:.4f} "
+                      f"(majority {m['majority_accuracy']:.4f}; {m['train']} train, "
+                      f"{m['test']} test)")
+        else:
+            print(f"held-out {name}: {value:.4f}" if isinstance(value, float)
+                  else f"held-out {name}: {value}")
     return 0
 
 

@@ -279,12 +279,16 @@ class SieveStream(torch.utils.data.IterableDataset):
                  objective: str | Objective = "mlm", objective_params: Optional[dict] = None,
                  packing: Optional[str] = None, rank: int = 0, world_size: int = 1,
                  start: int = 0, drop_last: bool = False, shuffle: bool = True,
-                 word_starts: Optional[np.ndarray] = None):
+                 word_starts: Optional[np.ndarray] = None, shards: Optional[list[str]] = None):
         super().__init__()
         self.manifest = read_manifest(shards_dir)
-        self.urls = [os.path.join(shards_dir, s["path"]) for s in self.manifest["shards"]]
+        # shards: names of the manifest's shards to read (default all; training leaves out the
+        # held-out ones). The global order is then a permutation of these alone.
+        self.urls = [os.path.join(shards_dir, s["path"]) for s in self.manifest["shards"]
+                     if shards is None or s["name"] in shards]
         if not self.urls:
-            raise ValueError(f"{shards_dir}: the manifest lists no shards")
+            raise ValueError(f"{shards_dir}: the manifest lists no shards"
+                             + ("" if shards is None else f" among {list(shards)}"))
         if not isinstance(objective, Objective):
             if word_starts is None and objectives.OBJECTIVES.get(objective, None) is not None \
                     and objectives.OBJECTIVES[objective].needs_word_starts:
@@ -375,8 +379,12 @@ def make_loader(shards_dir: str, seq_len: int, batch_size: int, seed: int, epoch
     num_workers is. kwargs: see SieveStream (packing, rank, world_size, start, drop_last, ...)."""
     dataset = SieveStream(shards_dir, seq_len=seq_len, batch_size=batch_size, seed=seed,
                           epoch=epoch, objective=objective, **kwargs)
+    # Its own generator: a DataLoader iterator draws a base seed from the one it is given, and
+    # drawing from torch's global generator would shift the training RNG (dropout) whenever an
+    # epoch starts, so a resumed run would diverge from the uninterrupted one.
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=num_workers,
-                                       pin_memory=pin_memory)
+                                       pin_memory=pin_memory, generator=generator)
 
 
 class SieveLoader:

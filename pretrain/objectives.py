@@ -567,7 +567,7 @@ class ObjectiveSpec:
     needs_word_starts: bool = False
     extra_columns: int = 0             # columns the objective adds to each row
     packing: Optional[str] = None      # the packing it requires, if any
-    trainable: str = ""                # "" if the encoder in model.py can train it; else why not
+    trainable: str = ""                # "" if a model kind in model.py can train it; else why not
 
 
 _MASKING = ("mask_prob", "leave_unmasked_prob", "random_token_prob")
@@ -576,8 +576,7 @@ OBJECTIVES: dict[str, ObjectiveSpec] = {
     "wwm": ObjectiveSpec(wwm, _MASKING, needs_word_starts=True),
     "span": ObjectiveSpec(span, _MASKING + ("geometric_p", "max_span_words"),
                           needs_word_starts=True),
-    "t5": ObjectiveSpec(t5, ("noise_density", "mean_span", "extra_ids"), packing="stream",
-                        trainable="t5 span corruption needs an encoder-decoder model (issue 6)"),
+    "t5": ObjectiveSpec(t5, ("noise_density", "mean_span", "extra_ids"), packing="stream"),
     "sop": ObjectiveSpec(sop_mlm, ("swap_prob",) + _MASKING, extra_columns=1,
                          packing="doc_sentences"),
     "clm": ObjectiveSpec(clm, ()),
