@@ -535,27 +535,28 @@ class NearDedup(beam.PTransform):
     more: cluster, keeper, size, member ids, the keeper's text start) and `stats` (one dict:
     settings, rounds, cluster-size histogram, largest clusters).
 
-    `bands` x `rows` permutations (default 14 x 8, FineWeb), or `threshold` alone to derive them
-    (`quality.minhash.bands_rows_for_threshold`). `exact_check` drops candidate links whose
-    exact shingle Jaccard is below `threshold` (default 0.8) before the components are formed.
-    The keeper of a cluster has the highest `keeper_signal` (missing counts as lowest), then
-    the smallest id."""
+    `bands` x `rows` permutations (default 14 x 8, FineWeb), or `lsh_threshold` alone to derive
+    them for that Jaccard (`quality.minhash.bands_rows_for_threshold`). `exact_check` drops
+    candidate links whose exact shingle Jaccard is below `threshold` (default 0.8) before the
+    components are formed. The keeper of a cluster has the highest `keeper_signal` (missing
+    counts as lowest), then the smallest id."""
 
     def __init__(self, bands: int | None = None, rows: int | None = None,
                  seed: int = minhash.DEFAULT_SEED, exact_check: bool = False,
-                 threshold: float | None = None, keeper_signal: str | None = None,
-                 max_rounds: int = DEFAULT_MAX_ROUNDS,
+                 threshold: float = minhash.DEFAULT_THRESHOLD, keeper_signal: str | None = None,
+                 max_rounds: int = DEFAULT_MAX_ROUNDS, lsh_threshold: float | None = None,
                  hot_key_values: int = DEFAULT_HOT_KEY_VALUES, batch_size: int = 256):
         super().__init__()
-        if bands is None and rows is None:
-            if threshold is None:
-                bands, rows = minhash.DEFAULT_BANDS, minhash.DEFAULT_ROWS
-            else:
-                bands, rows = minhash.bands_rows_for_threshold(threshold)
+        if lsh_threshold is not None:
+            if bands is not None or rows is not None:
+                raise ValueError("give bands and rows, or lsh_threshold, not both")
+            bands, rows = minhash.bands_rows_for_threshold(lsh_threshold)
+        elif bands is None and rows is None:
+            bands, rows = minhash.DEFAULT_BANDS, minhash.DEFAULT_ROWS
         elif bands is None or rows is None:
             raise ValueError("give both bands and rows, or neither")
         self.bands, self.rows, self.seed = bands, rows, seed
-        self.threshold = minhash.DEFAULT_THRESHOLD if threshold is None else threshold
+        self.threshold = threshold
         self.exact_check = exact_check
         self.keeper_signal = keeper_signal
         self.max_rounds = max_rounds
@@ -566,7 +567,7 @@ class NearDedup(beam.PTransform):
         return {"bands": self.bands, "rows": self.rows, "num_perm": self.bands * self.rows,
                 "seed": self.seed, "shingle_words": minhash.SHINGLE_WORDS,
                 "exact_check": self.exact_check, "threshold": self.threshold,
-                "lsh_threshold": round(minhash.lsh_threshold(self.bands, self.rows), 4),
+                "s_curve_midpoint": round(minhash.lsh_threshold(self.bands, self.rows), 4),
                 "keeper_signal": self.keeper_signal, "max_rounds": self.max_rounds,
                 "hot_key_values": self.hot_key_values}
 

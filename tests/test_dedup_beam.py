@@ -148,12 +148,15 @@ def test_exact_check_rejects_candidates_below_the_threshold(tmp_path):
     assert metric(result, "counters", "exact_check.rejected") >= 1
 
 
-def test_threshold_alone_derives_bands_and_rows():
-    nd = dedup.NearDedup(threshold=0.8)
-    assert (nd.bands, nd.rows) == mh.bands_rows_for_threshold(0.8)
-    assert (dedup.NearDedup().bands, dedup.NearDedup().rows) == (14, 8)
+def test_lsh_threshold_alone_derives_bands_and_rows():
+    nd = dedup.NearDedup(lsh_threshold=0.8)
+    assert (nd.bands, nd.rows) == mh.bands_rows_for_threshold(0.8) == (9, 12)
+    nd = dedup.NearDedup(exact_check=True, threshold=0.9)
+    assert (nd.bands, nd.rows, nd.threshold) == (14, 8, 0.9)
     with pytest.raises(ValueError):
         dedup.NearDedup(bands=14)
+    with pytest.raises(ValueError):
+        dedup.NearDedup(bands=14, rows=8, lsh_threshold=0.8)
 
 
 def sample_corpus(every: int = 9, variants: int = 120, seed: int = 0) -> list[dict]:
