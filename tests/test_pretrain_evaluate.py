@@ -136,3 +136,12 @@ def test_evaluate_cli_and_probe_after_training(tmp_path, capsys):
     assert evaluate.main(["--checkpoint", summary["checkpoint"]]) == 0
     out = capsys.readouterr().out
     assert '"bpb"' in out
+
+
+def test_gpu_benchmark_smoke_mode_runs_on_cpu(capsys):
+    from benchmarks import gpu_pretrain
+
+    assert gpu_pretrain.main(["--smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "| tiny | decoder |" in out and "short training" in out and '"bpb"' in out
+    assert "Error" not in out and "skipped" not in out
