@@ -48,7 +48,9 @@ DEFAULT_THRESHOLD = 0.8  # exact-Jaccard check: a candidate pair below this is n
 _MASK64 = (1 << 64) - 1
 _POLY = 0x9E3779B97F4A7C15  # odd multiplier (2**64 / golden ratio) for the shingle polynomial
 _WORD_SEED = 0x5EED
-_IS_WORD = re.compile(r"\w").match
+# The word alternative of `quality.text.WORD_RE` alone: findall gives exactly WORD_RE's word
+# tokens (every token that starts with a letter or digit) without the punctuation ones.
+_WORDS_ONLY_RE = re.compile(WORD_RE.pattern.split("|")[0])
 _BULK_CELLS = 1 << 22  # shingles x permutations per numpy block in `signatures` (16 MB of uint32)
 
 
@@ -58,7 +60,7 @@ _BULK_CELLS = 1 << 22  # shingles x permutations per numpy block in `signatures`
 
 def shingle_words(text: str) -> list[str]:
     """The words shingles are made of: case-folded `quality.text.words`, punctuation left out."""
-    return [w for w in WORD_RE.findall(text.casefold()) if _IS_WORD(w)]
+    return _WORDS_ONLY_RE.findall(text.casefold())
 
 
 def shingles(text: str, n: int = SHINGLE_WORDS) -> set[tuple[str, ...]]:
@@ -100,15 +102,17 @@ def _fmix64(h: np.ndarray) -> np.ndarray:
 
 
 def shingle_hashes(text: str, n: int = SHINGLE_WORDS) -> np.ndarray:
-    """Sorted distinct 64-bit shingle hashes (uint64) of `text`: `shingle_hash` of every shingle.
+    """Sorted distinct 64-bit shingle hashes (uint64) of `text`: `shingle_hash` of every shingle."""
+    return word_shingle_hashes(shingle_words(text), n)
 
-    Words are hashed once per distinct word; the n-gram polynomial is vectorized."""
-    words = shingle_words(text)
+
+def word_shingle_hashes(words: Sequence[str], n: int = SHINGLE_WORDS) -> np.ndarray:
+    """`shingle_hashes` from the words: each distinct word hashed once, the n-gram polynomial
+    vectorized."""
     if not words:
         return np.empty(0, dtype=np.uint64)
-    cache: dict[str, int] = {}
-    wh = np.fromiter((cache[w] if w in cache else cache.setdefault(w, word_hash(w)) for w in words),
-                     dtype=np.uint64, count=len(words))
+    distinct = {w: xxhash.xxh3_64_intdigest(w.encode("utf-8"), seed=_WORD_SEED) for w in set(words)}
+    wh = np.fromiter(map(distinct.__getitem__, words), dtype=np.uint64, count=len(words))
     k = min(n, len(words))
     m = len(words) - k + 1
     poly = np.uint64(_POLY)
@@ -171,9 +175,11 @@ def signatures(hash_sets: Sequence[np.ndarray], num_perm: int, seed: int = DEFAU
             flat = np.concatenate([hash_sets[i] for i in docs])
             hv = _fmix32((flat >> np.uint64(32)).astype(np.uint32))
             with np.errstate(over="ignore"):
-                phv = hv[:, None] * a[None, :] + b[None, :]  # uint32 wrap-around is the modulo
+                # permutations x shingles: reduceat along the contiguous axis is the fast one
+                phv = a[:, None] * hv[None, :]
+                phv += b[:, None]  # uint32 wrap-around is the modulo 2**32
             offsets = np.cumsum([0] + [len(hash_sets[i]) for i in docs[:-1]])
-            out[docs] = np.minimum.reduceat(phv, offsets, axis=0)
+            out[docs] = np.minimum.reduceat(phv, offsets, axis=1).T
         start = stop
     return out
 

@@ -35,6 +35,13 @@ def test_shingles_are_casefolded_word_5grams_without_punctuation():
     assert len(mh.shingle_hashes("... !!!")) == 0
 
 
+def test_shingle_words_are_the_word_tokens_of_quality_text(sample_texts):
+    from quality.text import words
+
+    for text in sample_texts + ["-abc a'-b x--y 'quoted' it's ... 3.14 naïve_ok"]:
+        assert mh.shingle_words(text) == [w for w in words(text.casefold()) if w[0].isalnum() or w[0] == "_"]
+
+
 def test_vectorized_shingle_hashes_equal_the_scalar_definition(sample_texts):
     for text in sample_texts[:40] + ["one two", "a b c d e", "x " * 50]:
         ref = np.unique(np.array([mh.shingle_hash(s) for s in mh.shingles(text)], dtype=np.uint64))
