@@ -279,11 +279,13 @@ def gutenberg(apt: Apt, workdir: Path) -> list[dict]:
         ver = deb_version(debs[pkg])
         short = pkg.removeprefix("r-cran-")
         for label, text in chapters:
+            # A chapter has no URL of its own: the book's page goes in meta, not in `url`
+            # (which the pipeline's URL dedup reads, and would fold all chapters into one).
             recs.append(record(
-                "gutenberg", f"{short}/{slug}/ch{label}", text,
-                f"https://www.gutenberg.org/ebooks/{pg_id}", LIC_PD,
+                "gutenberg", f"{short}/{slug}/ch{label}", text, None, LIC_PD,
                 f"{pkg}_{ver}:{obj_path}", package=pkg, book=slug, chapter=int(label),
-                gutenberg_id=pg_id, lang="en", **meta))
+                gutenberg_id=pg_id, ebook_url=f"https://www.gutenberg.org/ebooks/{pg_id}",
+                lang="en", **meta))
 
     root = extract(debs["r-cran-janeaustenr"], workdir) / "usr/lib/R/site-library/janeaustenr"
     for obj, slug, pg in JANEAUSTENR_BOOKS:
@@ -416,7 +418,8 @@ def ddtp(apt: Apt) -> list[dict]:
         for _, pkg, text, md5 in sorted(cands)[:N_DDTP_PER_LANG]:
             recs.append(record(
                 "ddtp", f"{lang}/{pkg}", text,
-                f"https://packages.debian.org/bookworm/{pkg}", LIC_DDTP,
+                f"https://packages.debian.org/{lang.lower().replace('_', '-')}/bookworm/{pkg}",
+                LIC_DDTP,
                 f"debian_bookworm_main_i18n_Translation-{lang}:{pkg}", package=pkg,
                 lang=lang, description_md5=md5))
     return recs
