@@ -39,6 +39,11 @@ class CountOutcomes(_CounterCombine):
         for key in keys:
             acc[key + ("docs",)] += 1
             acc[key + ("bytes",)] += row["bytes"]
+        for name, value in (row.get("signals") or {}).items():
+            if name.startswith("dedup.") and name.endswith("_removed_bytes") and value:
+                unit = name[len("dedup."):-len("_removed_bytes")]
+                acc[("subdoc", unit, row["outcome"], "docs_changed")] += 1
+                acc[("subdoc", unit, row["outcome"], "removed_bytes")] += value
         transform = row.get("transform")
         if transform:
             name = transform["name"]
@@ -52,7 +57,10 @@ class CountOutcomes(_CounterCombine):
         out = {"outcomes": {k: {"docs": 0, "bytes": 0} for k in records.OUTCOMES},
                "reasons": {}, "sources": {}, "would_drop": {}, "transform": {}}
         for key, value in sorted(acc.items()):
-            if key[0] == "transform":
+            if key[0] == "subdoc":
+                out.setdefault("subdoc_dedup", {}).setdefault(key[1], {}).setdefault(
+                    key[2], {})[key[3]] = value
+            elif key[0] == "transform":
                 # per transform and per final outcome of the documents it rewrote
                 out["transform"].setdefault(key[1], {}).setdefault(key[2], {})[key[3]] = value
             elif key[0] == "outcome":
@@ -92,21 +100,25 @@ class CountInput(beam.CombineFn):
         return {"docs": acc[0], "bytes": acc[1]}
 
 
-FUNNEL = (  # stage name, and what leaves the corpus at that stage
-    ("read", (records.DEAD_LETTER, "read")),
-    ("annotated", (records.DEAD_LETTER, "annotate")),
-    ("selected", (records.DROPPED, None)),
-    ("deduplicated", (records.DUPLICATE, None)),
-    ("tokenized", (records.DEAD_LETTER, "tokenize")),
+def _is_subdoc_empty(reason: str) -> bool:
+    return reason.endswith("_dedup_empty")  # emptied by sub-document dedup (pipeline/dedup.py)
+
+
+FUNNEL = (  # stage name, and (outcome, which of its reasons) that leave the corpus there
+    ("read", ((records.DEAD_LETTER, lambda r: r == "read"),)),
+    ("annotated", ((records.DEAD_LETTER, lambda r: r == "annotate"),)),
+    ("selected", ((records.DROPPED, lambda r: not _is_subdoc_empty(r)),)),
+    ("deduplicated", ((records.DUPLICATE, lambda r: True), (records.DROPPED, _is_subdoc_empty))),
+    ("tokenized", ((records.DEAD_LETTER, lambda r: r == "tokenize"),)),
 )
 
 
 def funnel(counts: dict, inputs: dict, manifest_totals: dict) -> list[dict]:
     """Documents and bytes remaining after each stage, from input down to what was written."""
     rows = [{"stage": "input", "docs": inputs["docs"], "bytes": inputs["bytes"]}]
-    for stage, (outcome, reason) in FUNNEL:
-        by_reason = counts["reasons"].get(outcome, {})
-        gone = [v for r, v in by_reason.items() if reason is None or r == reason]
+    for stage, leaving in FUNNEL:
+        gone = [v for outcome, which in leaving
+                for r, v in counts["reasons"].get(outcome, {}).items() if which(r)]
         prev = rows[-1]
         rows.append({"stage": stage, "docs": prev["docs"] - sum(v["docs"] for v in gone),
                      "bytes": prev["bytes"] - sum(v["bytes"] for v in gone)})

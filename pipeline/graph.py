@@ -10,7 +10,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsSingleton
 
-from pipeline import accounting, records, shard_format, shards, stages, tokenize
+from pipeline import accounting, dedup, records, shard_format, shards, stages, tokenize
 from pipeline.read import ReadAnnotated, ReadDocuments
 from quality import policy as policies
 
@@ -61,8 +61,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
     selected = (annotated_docs
                 | "Select" >> (beam.ParDo(select, AsSingleton(cuts)) if cuts else beam.ParDo(select))
                 .with_outputs(stages.DROPPED_TAG, main="docs"))
-    deduped = selected.docs | "Exact dedup" >> stages.ExactDedup()
-    kept = deduped.docs
+    kept, duplicates, dedup_dropped, near_stats = deduplicate(p, selected.docs, opts)
 
     if opts.tokenizer:
         tok = (p | "Tokenizer path" >> beam.Create([opts.tokenizer])
@@ -102,7 +101,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
         FileSystems.join(out, DEAD_LETTER_DIR), "dead_letter", n_shards)
 
     outcomes = ((dead | "Dead-letter outcomes" >> beam.Map(records.dead_letter_outcome),
-                 selected.dropped, deduped.duplicate, written.kept)
+                 selected.dropped, *dedup_dropped, *duplicates, written.kept)
                 | "All outcomes" >> beam.Flatten())
     outcomes | "Ledger files" >> shards.WriteSortedJsonl(FileSystems.join(out, LEDGER_DIR), "ledger", n_shards)
     counts = outcomes | "Count outcomes" >> beam.CombineGlobally(accounting.CountOutcomes())
@@ -114,7 +113,40 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
     resolved = (cuts | "Resolved policy" >> beam.Map(lambda c: policy.resolve(c).to_dict())
                 if cuts else p | "Policy" >> beam.Create([policy.to_dict()]))
     (counts | "Stats" >> beam.Map(_write_stats, AsSingleton(inputs), AsSingleton(manifest),
-                                  AsSingleton(tok_info), AsSingleton(resolved), out))
+                                  AsSingleton(tok_info), AsSingleton(resolved),
+                                  AsSingleton(near_stats), out))
+
+
+def deduplicate(p, docs, opts):
+    """URL, exact and near-duplicate documents, then repeated paragraphs or spans.
+
+    Document-level dedup runs first, so a duplicate's paragraphs do not count as repeats of its
+    keeper's. Returns (docs, [duplicate rows...], [dropped rows...], near-dedup stats singleton).
+    """
+    duplicates, dropped = [], []
+    keeper = opts.dedup_keeper_signal
+    if opts.url_dedup:
+        by_url = docs | "URL dedup" >> dedup.UrlDedup(keeper)
+        docs = by_url["docs"]
+        duplicates.append(by_url[dedup.DUPLICATE_TAG])
+    exact = docs | "Exact dedup" >> dedup.ExactDedup(keeper)
+    docs = exact["docs"]
+    duplicates.append(exact[dedup.DUPLICATE_TAG])
+    if opts.near_dedup:
+        near = docs | "Near dedup" >> dedup.NearDedup(
+            bands=opts.minhash_bands, rows=opts.minhash_rows, lsh_threshold=opts.minhash_threshold,
+            exact_check=opts.exact_jaccard_check, threshold=opts.jaccard_threshold,
+            keeper_signal=keeper, max_rounds=opts.dedup_max_rounds)
+        docs = near["docs"]
+        duplicates.append(near[dedup.DUPLICATE_TAG])
+        near_stats = near[dedup.STATS_TAG]
+    else:
+        near_stats = p | "No near dedup" >> beam.Create([None])
+    if opts.subdoc_dedup != "none":
+        subdoc = docs | "Sub-document dedup" >> dedup.ParagraphDedup(opts.subdoc_dedup)
+        docs = subdoc["docs"]
+        dropped.append(subdoc[dedup.DROPPED_TAG])
+    return docs, duplicates, dropped, near_stats
 
 
 def top_fraction_cuts(p, docs, policy):
@@ -161,7 +193,8 @@ def _write_manifest(shard_infos, tok_info, out, config):
     return manifest["totals"]
 
 
-def _write_stats(counts, inputs, manifest_totals, tok_info, policy, out):
+def _write_stats(counts, inputs, manifest_totals, tok_info, policy, near_stats, out):
     stats = accounting.build_stats(counts, inputs, manifest_totals, tok_info, policy)
+    stats["near_dedup"] = near_stats
     shards.write_json(FileSystems.join(out, STATS), stats)
     return stats

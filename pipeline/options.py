@@ -46,6 +46,30 @@ class SieveOptions(PipelineOptions):
         parser.add_argument("--from_annotated", default=None,
                             help="Start from a previous run's OUTPUT/annotated/ directory instead "
                                  "of raw input: re-select under --policy without recomputing signals.")
+        parser.add_argument("--url_dedup", default=True, type=_bool,
+                            help="Keep one document per normalized URL (documents without a URL pass).")
+        parser.add_argument("--near_dedup", default=True, type=_bool,
+                            help="MinHash LSH near-duplicate removal (word 5-gram shingles).")
+        parser.add_argument("--minhash_bands", type=int, default=None,
+                            help="LSH bands (default 14, as FineWeb); with --minhash_rows.")
+        parser.add_argument("--minhash_rows", type=int, default=None,
+                            help="Rows per band (default 8, as FineWeb); with --minhash_bands.")
+        parser.add_argument("--minhash_threshold", type=float, default=None,
+                            help="Derive bands and rows for this Jaccard instead of giving them.")
+        parser.add_argument("--exact_jaccard_check", default=False, type=_bool,
+                            help="Drop LSH candidate pairs whose exact shingle Jaccard is below "
+                                 "--jaccard_threshold before clustering.")
+        parser.add_argument("--jaccard_threshold", type=float, default=0.8,
+                            help="Exact-Jaccard threshold of --exact_jaccard_check.")
+        parser.add_argument("--dedup_keeper_signal", default=None,
+                            help="Keep the cluster member with the highest value of this signal "
+                                 "(e.g. fasttext_quality.score), then the smallest id.")
+        parser.add_argument("--dedup_max_rounds", type=int, default=16,
+                            help="Bound on connected-components rounds; the job fails if reached.")
+        parser.add_argument("--subdoc_dedup", default="none",
+                            choices=("none", "paragraph", "sentence_span"),
+                            help="Remove paragraphs (CCNet) or three-sentence spans (C4) seen "
+                                 "earlier in the corpus (first occurrence by id kept).")
         parser.add_argument("--max_doc_bytes", type=int, default=DEFAULT_MAX_DOC_BYTES,
                             help="Documents with more UTF-8 bytes of text are dead-lettered.")
         parser.add_argument("--max_record_bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES,
@@ -62,6 +86,9 @@ def _bool(value: str) -> bool:
 
 # Options that define the corpus (recorded in the manifest); runner options are not among them,
 # so the manifest is the same whatever runner or worker count made it.
-CORPUS_CONFIG_KEYS = ("input", "from_annotated", "policy", "quality_model", "text_field", "id_field", "tokenizer", "vocab_size",
+CORPUS_CONFIG_KEYS = ("input", "from_annotated", "policy", "quality_model", "url_dedup",
+                      "near_dedup", "minhash_bands", "minhash_rows", "minhash_threshold",
+                      "exact_jaccard_check", "jaccard_threshold", "dedup_keeper_signal",
+                      "dedup_max_rounds", "subdoc_dedup", "text_field", "id_field", "tokenizer", "vocab_size",
                       "tokenizer_sample_docs", "num_shards", "shard_target_mb", "write_text",
                       "max_doc_bytes", "max_record_bytes")  # not write_annotated: a side output
