@@ -837,6 +837,34 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
 
 
+def near_dedup_block(near: Mapping | None) -> str:
+    """MinHash LSH settings, connected-component rounds, cluster sizes and the largest clusters."""
+    if not near:
+        return '<p class="note">Near-duplicate detection was off for this run.</p>'
+    out = ["<h3>Near duplicates (MinHash LSH)</h3>",
+           f'<p>{fmt_int(near.get("bands", 0))} bands x {fmt_int(near.get("rows", 0))} rows '
+           f'({fmt_int(near.get("num_perm", 0))} permutations, {near.get("shingle_words", "?")}-word '
+           f'shingles; 50% detection at Jaccard {near.get("s_curve_midpoint", "?")}); exact-Jaccard '
+           f'check {"on at " + str(near.get("threshold")) if near.get("exact_check") else "off"}. '
+           f'Connected components settled after {fmt_int(near.get("rounds", 0))} round(s) '
+           f'(bound {fmt_int(near.get("max_rounds", 0))}); {fmt_int(near.get("clusters", 0))} clusters '
+           f'of two or more hold {fmt_int(near.get("duplicates", 0))} duplicates.</p>']
+    sizes = near.get("sizes") or {}
+    if sizes:
+        out.append(_table(["cluster size", "clusters"],
+                          [[esc(k), fmt_int(v)] for k, v in sorted(sizes.items(), key=lambda kv: int(kv[0]))]))
+    largest = near.get("largest") or []
+    if largest:
+        out.append("<h3>Largest clusters</h3>")
+        for c in largest:
+            members = ", ".join(f"<code>{esc(m)}</code>" for m in c.get("members", [])[:5])
+            out.append('<div class="ex"><p class="meta">'
+                       f"{fmt_int(c.get('size', 0))} documents, keeper <code>{esc(c.get('keeper', ''))}</code>"
+                       f" · {esc(c.get('keeper_source') or '')}; members {members}</p>"
+                       + _head_block(c.get("keeper_head", "")) + "</div>")
+    return "".join(out)
+
+
 def duplicates_section(col: Collector, stats: Mapping) -> str:
     dup = stats.get("outcomes", {}).get("duplicate", {})
     total = stats.get("input", {})
@@ -845,9 +873,11 @@ def duplicates_section(col: Collector, stats: Mapping) -> str:
              fmt_bytes(v.get("bytes", 0)), pct(v.get("bytes", 0), total.get("bytes", 0))]
             for r, v in sorted(reasons.items())]
     out = [f'<p>{fmt_int(dup.get("docs", 0))} documents ({fmt_bytes(dup.get("bytes", 0))}) were removed as '
-           "duplicates of a kept document (the keeper is the smallest id of its group).</p>"]
+           "duplicates of a kept document (the keeper of a group has the highest keeper signal, "
+           "if one is set, then the smallest id).</p>"]
     if rows:
         out.append(_table(["kind", "documents", "of input", "bytes", "of input bytes"], rows))
+    out.append(near_dedup_block(stats.get("near_dedup")))
     items = col.duplicates.items()
     if items:
         out.append(f'<h3>Examples</h3><p class="note">{len(items)} duplicates with the smallest id '

@@ -389,3 +389,18 @@ def test_report_renders_in_headless_chromium(chromium, real_run, tmp_path):
     # the outcome colours of the charts are on the page: kept green and dropped red
     for color in ((0x2E, 0x7D, 0x32), (0xC6, 0x28, 0x28)):
         assert np.any(np.all(rgb == color, axis=1)), color
+
+
+def test_near_duplicate_clusters_are_shown():
+    stats, manifest, rows, dead = synthetic()
+    stats = {**stats, "near_dedup": {
+        "bands": 14, "rows": 8, "num_perm": 112, "shingle_words": 5, "s_curve_midpoint": 0.719,
+        "exact_check": False, "threshold": 0.8, "rounds": 3, "max_rounds": 16, "clusters": 2,
+        "duplicates": 3, "sizes": {"2": 1, "3": 1},
+        "largest": [{"size": 3, "keeper": "web/<k>", "keeper_source": "web",
+                     "members": ["web/m1", "web/m2"], "keeper_head": "<script>x</script> text"}]}}
+    page = _section(render_report(stats, manifest, rows, dead), "duplicates")
+    assert "settled after 3 round(s)" in page and "Largest clusters" in page
+    assert "web/&lt;k&gt;" in page and "<script>x" not in page
+    off = _section(render_report(synthetic()[0], manifest, rows, dead), "duplicates")
+    assert "Near-duplicate detection was off" in off
