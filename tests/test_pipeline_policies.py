@@ -118,3 +118,17 @@ def test_beam_counters_per_rule_match_stats(slice_file, tmp_path):
         assert counters[f"dropped_bytes.{reason}"] == v["bytes"]
     for rule, v in stats["would_drop"].items():
         assert counters[f"would_drop.{rule}"] == v["docs"]
+
+
+def test_dedup_options_keep_the_identity(slice_file, tmp_path):
+    stats = _run(slice_file, tmp_path / "dd", "--policy=lang", "--subdoc_dedup=paragraph",
+                 "--exact_jaccard_check=true", "--dedup_keeper_signal=gopher_quality.word_count")
+    assert stats["identity_holds"]
+    near = stats["near_dedup"]
+    assert near["exact_check"] and near["keeper_signal"] == "gopher_quality.word_count"
+    assert 1 <= near["rounds"] <= near["max_rounds"]
+    reasons = stats["reasons"]["duplicate"]
+    assert reasons["near_duplicate"]["docs"] == near["duplicates"] > 0
+    assert stats["subdoc_dedup"]["paragraph"]["kept"]["removed_bytes"] > 0
+    off = _run(slice_file, tmp_path / "off", "--policy=lang", "--near_dedup=false")
+    assert off["near_dedup"] is None and "near_duplicate" not in off["reasons"].get("duplicate", {})
