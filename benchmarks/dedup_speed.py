@@ -49,7 +49,9 @@ DT_PYTHON = "/tmp/dt-venv/bin/python"
 def peak_rss_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round((own + kids) / 1024, 1)  # Linux reports KiB; the sum bounds the peak from above
+    # Linux reports KiB; RUSAGE_CHILDREN is the largest finished child, so with worker processes
+    # this is the parent's peak plus the largest worker's (exact for one process)
+    return round((own + kids) / 1024, 1)
 
 
 def sample_texts() -> list[str]:
@@ -246,6 +248,10 @@ def run_all(workdir: Path, scales: list[int], workers: int, datatrove_python: st
                        "--out", str(workdir / f"dt-x{k}"), "--workers", str(workers))
             rows.append({**info, **r})
             print(json.dumps(rows[-1]), flush=True)
+    for k in scales:
+        found = {r["duplicates"] for r in rows if r["scale"] == k and r["tool"] == "sieve"}
+        if len(found) > 1:
+            print(f"WARNING: Sieve found different duplicate counts at {k}x: {sorted(found)}")
     print("\n| input | documents | MB | tool | workers | seconds | documents/s | duplicates | "
           "CC rounds (changing + confirming) | peak RSS MB |")
     print("|---|--:|--:|---|--:|--:|--:|--:|--:|--:|")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import struct
+import typing
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -86,6 +87,15 @@ def id_of(node: str, keeper_signal: str | None) -> str:
 # ----------------------------------------------------------------------------------------------
 # Hot-key-safe grouping
 # ----------------------------------------------------------------------------------------------
+
+def _join(inputs: dict, label: str):
+    """CoGroupByKey on str keys, each input's key declared `str`, so that every input encodes
+    its keys with the same deterministic coder instead of whatever each one infers (runners
+    other than the in-process one match keys by their encoded bytes)."""
+    typed = {name: pc | f"{label}: str keys ({name})" >> beam.Map(lambda kv: kv).with_output_types(
+        typing.Tuple[str, typing.Any]) for name, pc in inputs.items()}
+    return typed | label >> beam.CoGroupByKey()
+
 
 class BoundedGroup(beam.CombineFn):
     """A key's values -> [count, min, max, distinct values or None, peak held].
@@ -223,7 +233,7 @@ class _DedupByKey(beam.PTransform):
                     yield TaggedOutput(DUPLICATE_TAG, records.doc_outcome(
                         doc, records.DUPLICATE, reason=reason, duplicate_of=id_of(keeper, signal)))
 
-        routed = ({"doc": keyed.docs, "keeper": keepers} | "Join keepers" >> beam.CoGroupByKey()
+        routed = (_join({"doc": keyed.docs, "keeper": keepers}, "Join keepers")
                   | "Route" >> beam.FlatMap(route).with_outputs(DUPLICATE_TAG, main="docs"))
         out_docs = (routed.docs, keyed.unkeyed) | "Docs" >> beam.Flatten()
         return {"docs": out_docs, DUPLICATE_TAG: routed[DUPLICATE_TAG]}
@@ -440,8 +450,8 @@ class _ExactCheck(beam.PTransform):
                 for u in sorted(set(grouped["u"])):
                     yield (u, (v, sh_v))
 
-        with_v = ({"u": cold | "Key by min" >> beam.Map(lambda e: (e[1], e[0])), "sh": shingles}
-                  | "Join min shingles" >> beam.CoGroupByKey() | "Attach" >> beam.FlatMap(attach_v))
+        with_v = (_join({"u": cold | "Key by min" >> beam.Map(lambda e: (e[1], e[0])), "sh": shingles},
+                        "Join min shingles") | "Attach" >> beam.FlatMap(attach_v))
         hot_v = hot | "Hot candidates" >> beam.Map(lambda e: (e[0], (e[1], None)))
 
         def check(kv, hot_sh):
@@ -460,8 +470,8 @@ class _ExactCheck(beam.PTransform):
                     else:
                         rejected.inc()
 
-        return ({"v": (with_v, hot_v) | "All candidates" >> beam.Flatten(), "sh": shingles}
-                | "Join own shingles" >> beam.CoGroupByKey()
+        return (_join({"v": (with_v, hot_v) | "All candidates" >> beam.Flatten(), "sh": shingles},
+                      "Join own shingles")
                 | "Exact Jaccard" >> beam.FlatMap(check, AsDict(hot_sh)))
 
 
@@ -607,8 +617,7 @@ class NearDedup(beam.PTransform):
                         "keeper_head": doc["text"][:records.EXAMPLE_CHARS]})
                 yield doc
 
-        routed = ({"doc": sig.docs, "root": labels, "cluster": clusters}
-                  | "Join labels" >> beam.CoGroupByKey()
+        routed = (_join({"doc": sig.docs, "root": labels, "cluster": clusters}, "Join labels")
                   | "Route" >> beam.FlatMap(route).with_outputs(DUPLICATE_TAG, CLUSTERS_TAG,
                                                                  main="docs"))
         report = routed[CLUSTERS_TAG] | "Cluster report" >> beam.CombineGlobally(ClusterReport())
@@ -677,6 +686,6 @@ class ParagraphDedup(beam.PTransform):
                 else:
                     yield out
 
-        result = ({"doc": split.docs, "owned": owned} | "Join owned" >> beam.CoGroupByKey()
+        result = (_join({"doc": split.docs, "owned": owned}, "Join owned")
                   | "Remove repeats" >> beam.FlatMap(remove).with_outputs(DROPPED_TAG, main="docs"))
         return {"docs": result.docs, DROPPED_TAG: result[DROPPED_TAG]}

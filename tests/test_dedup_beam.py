@@ -27,7 +27,8 @@ def run_collect(tmp: Path, build, inputs, *options: str) -> tuple[dict[str, list
     (read back from files, so multi-process runs work too) and the pipeline result."""
     tmp.mkdir(parents=True, exist_ok=True)
     p = beam.Pipeline(runner=RUNNER, options=PipelineOptions(list(options)))
-    outs = build(p | "Inputs" >> beam.Create(inputs, reshuffle=False))
+    # reshuffle: several bundles, so that multi-process runs spread keys over the workers
+    outs = build(p | "Inputs" >> beam.Create(inputs, reshuffle=True))
     for name, pc in outs.items():
         (pc | f"Json {name}" >> beam.Map(lambda r: json.dumps(r, sort_keys=True, default=repr))
          | f"Write {name}" >> beam.io.WriteToText(str(tmp / name), shard_name_template="",
@@ -231,6 +232,29 @@ def test_same_clusters_and_keepers_in_process_and_multi_process(corpus, in_proce
     for name in ("docs", "duplicate", "dropped", "clusters", "stats"):
         key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
         assert sorted(map(key, multi[name])) == sorted(map(key, rows[name])), name
+
+
+def test_same_decisions_from_files_in_both_modes(tmp_path):
+    """Read from JSONL files as the job does, in several files and bundles."""
+    from pipeline.read import ReadDocuments
+
+    docs = sample_corpus(every=3, variants=400, seed=1)
+    for i in range(4):
+        with gzip.open(tmp_path / f"part-{i}.jsonl.gz", "wt", encoding="utf-8") as f:
+            for d in docs[i::4]:
+                f.write(json.dumps({"id": d["id"], "text": d["text"], "source": "s"}) + "\n")
+
+    def build(unused):
+        p = unused.pipeline
+        read = p | ReadDocuments(str(tmp_path / "part-*.jsonl.gz"), max_doc_bytes=1 << 24,
+                                 max_record_bytes=1 << 25)
+        near = read.docs | dedup.NearDedup(max_rounds=ROUNDS)
+        return {"dup": near["duplicate"] | beam.Map(lambda r: [r["id"], r["duplicate_of"]])}
+
+    one, _ = run_collect(tmp_path / "one", build, [0])
+    two, _ = run_collect(tmp_path / "two", build, [0], "--direct_running_mode=multi_processing",
+                         "--direct_num_workers=2")
+    assert len(one["dup"]) > 100 and sorted(one["dup"]) == sorted(two["dup"])
 
 
 def test_exact_dedup_matches_the_skeleton_stage(corpus, tmp_path):
