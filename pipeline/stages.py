@@ -1,4 +1,4 @@
-"""Beam wiring around quality/: normalize and annotate, select by policy, exact dedup.
+"""Beam wiring around quality/: normalize and annotate, select by policy (dedup: pipeline/dedup.py).
 
 The science lives in quality/ as plain functions; these DoFns only call them, count what they
 did in Beam counters (visible in the runner's metrics and the Dataflow UI), and route every
@@ -23,7 +23,6 @@ from quality.policy import Policy
 
 DEAD_LETTER_TAG = "dead_letter"
 DROPPED_TAG = "dropped"
-DUPLICATE_TAG = "duplicate"
 LANG_SCORE_DECIMALS = 4  # fastText scores are float32; 4 decimals keep JSON stable and readable
 QUALITY_SCORE_DECIMALS = 5  # finer: top-fraction selection cuts this score at a quantile
 
@@ -107,31 +106,6 @@ class Select(beam.DoFn):
             doc = {**doc, "text": clean, "transform": removed,
                    "dedup_key": normalize.dedup_key(clean)}
         yield doc
-
-
-class _PickKeeper(beam.DoFn):
-    """One exact-duplicate group in; the keeper (smallest id) out, every other member a duplicate."""
-
-    def process(self, keyed):
-        _, docs = keyed
-        keeper_id = min(d["id"] for d in docs)  # Beam's grouped iterables can be iterated twice
-        for d in docs:
-            if d["id"] == keeper_id:
-                yield d
-            else:
-                Metrics.counter("dedup", "exact_duplicates").inc()
-                yield beam.pvalue.TaggedOutput(DUPLICATE_TAG, records.doc_outcome(
-                    d, records.DUPLICATE, reason="exact_duplicate", duplicate_of=keeper_id))
-
-
-class ExactDedup(beam.PTransform):
-    """Groups documents by their normalized-text hash; keeps the smallest id of each group."""
-
-    def expand(self, docs):
-        return (docs
-                | "Key by text hash" >> beam.Map(lambda d: (d["dedup_key"], d))
-                | "Group by text hash" >> beam.GroupByKey()
-                | "Pick keeper" >> beam.ParDo(_PickKeeper()).with_outputs(DUPLICATE_TAG, main="docs"))
 
 
 class DedupIds(beam.PTransform):

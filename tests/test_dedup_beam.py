@@ -13,7 +13,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline import dedup, stages
+from pipeline import dedup
 from pipeline.__main__ import SAMPLE
 from quality import minhash as mh
 from quality.normalize import dedup_key, normalize_text
@@ -257,15 +257,14 @@ def test_same_decisions_from_files_in_both_modes(tmp_path):
     assert len(one["dup"]) > 100 and sorted(one["dup"]) == sorted(two["dup"])
 
 
-def test_exact_dedup_matches_the_skeleton_stage(corpus, tmp_path):
-    def both(docs):
-        mine = docs | "Mine" >> dedup.ExactDedup()
-        theirs = docs | "Theirs" >> stages.ExactDedup()
-        return {"mine": mine["duplicate"], "theirs": theirs.duplicate}
-
-    rows, _ = run_collect(tmp_path, both, corpus)
-    pairs = lambda rs: sorted((r["id"], r["duplicate_of"]) for r in rs)  # noqa: E731
-    assert pairs(rows["mine"]) == pairs(rows["theirs"]) and len(rows["mine"]) >= 10
+def test_exact_dedup_keeps_the_smallest_id_of_each_text(corpus, tmp_path):
+    rows, _ = run_collect(tmp_path, lambda docs: docs | dedup.ExactDedup(), corpus)
+    groups = {}
+    for d in corpus:
+        groups.setdefault(d.get("dedup_key") or dedup_key(d["text"]), []).append(d["id"])
+    expected = sorted((i, min(ids)) for ids in groups.values() for i in ids if i != min(ids))
+    assert sorted((r["id"], r["duplicate_of"]) for r in rows["duplicate"]) == expected
+    assert len(expected) >= 10
 
 
 # ----------------------------------------------------------------------------------------------
