@@ -241,9 +241,9 @@ class _DedupByKey(beam.PTransform):
 
 class ExactDedup(beam.PTransform):
     """Documents with the same `dedup_key` (normalized text hash): the keeper is the smallest
-    node (keeper signal, then id), the others are `exact_duplicate`s of it. Same decisions as
-    `stages.ExactDedup` (smallest id) when `keeper_signal` is None, but hot-key safe: a text
-    that 100,000 documents share never puts them on one key."""
+    node (keeper signal, then id; the smallest id when `keeper_signal` is None), the others are
+    `exact_duplicate`s of it. Hot-key safe: a text that 100,000 documents share never puts them
+    on one key."""
 
     def __init__(self, keeper_signal: str | None = None,
                  hot_key_values: int = DEFAULT_HOT_KEY_VALUES):

@@ -280,29 +280,27 @@ def unit_hash(unit: str) -> bytes:
     return xxhash.xxh3_128_digest(ccnet_normalize(unit).encode("utf-8"))
 
 
-def paragraph_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) character offsets of the paragraphs of `text` (`quality.text.paragraphs`:
-    blank-line separated, blank ones left out)."""
+def _spans_between(text: str, separator) -> list[tuple[int, int]]:
+    """(start, end) offsets of the non-blank pieces of `text` between matches of `separator`."""
     spans, start = [], 0
-    for m in PARAGRAPH_SPLIT_RE.finditer(text):
+    for m in separator.finditer(text):
         if text[start:m.start()].strip():
             spans.append((start, m.start()))
         start = m.end()
     if text[start:].strip():
         spans.append((start, len(text)))
     return spans
+
+
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character offsets of the paragraphs of `text` (`quality.text.paragraphs`:
+    blank-line separated, blank ones left out)."""
+    return _spans_between(text, PARAGRAPH_SPLIT_RE)
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) offsets of the sentences of `text` (the `quality.text.sentences` split)."""
-    spans, start = [], 0
-    for m in SENTENCE_END_RE.finditer(text):
-        if text[start:m.start()].strip():
-            spans.append((start, m.start()))
-        start = m.end()
-    if text[start:].strip():
-        spans.append((start, len(text)))
-    return spans
+    return _spans_between(text, SENTENCE_END_RE)
 
 
 def dedup_units(text: str, unit: str = "paragraph") -> list[tuple[bytes, tuple[int, int]]]:
