@@ -239,36 +239,47 @@ class _DedupByKey(beam.PTransform):
         return {"docs": out_docs, DUPLICATE_TAG: routed[DUPLICATE_TAG]}
 
 
-class ExactDedup(beam.PTransform):
+class _KeyedDedup(beam.PTransform):
+    """Base of the key-based dedups: one keeper per key, the other documents its duplicates."""
+
+    reason = ""
+
+    def __init__(self, keeper_signal: str | None = None,
+                 hot_key_values: int = DEFAULT_HOT_KEY_VALUES):
+        super().__init__()
+        self.keeper_signal = keeper_signal
+        self.hot_key_values = hot_key_values
+
+    @staticmethod
+    def key(doc: dict):
+        raise NotImplementedError
+
+    def expand(self, docs):
+        return docs | _DedupByKey(self.key, self.reason, self.keeper_signal, self.hot_key_values)
+
+
+class ExactDedup(_KeyedDedup):
     """Documents with the same `dedup_key` (normalized text hash): the keeper is the smallest
     node (keeper signal, then id; the smallest id when `keeper_signal` is None), the others are
     `exact_duplicate`s of it. Hot-key safe: a text that 100,000 documents share never puts them
     on one key."""
 
-    def __init__(self, keeper_signal: str | None = None,
-                 hot_key_values: int = DEFAULT_HOT_KEY_VALUES):
-        super().__init__()
-        self.keeper_signal = keeper_signal
-        self.hot_key_values = hot_key_values
+    reason = "exact_duplicate"
 
-    def expand(self, docs):
-        return docs | _DedupByKey(lambda d: d.get("dedup_key") or normalize.dedup_key(d["text"]),
-                                  "exact_duplicate", self.keeper_signal, self.hot_key_values)
+    @staticmethod
+    def key(doc: dict):
+        return doc.get("dedup_key") or normalize.dedup_key(doc["text"])
 
 
-class UrlDedup(beam.PTransform):
+class UrlDedup(_KeyedDedup):
     """Documents with the same URL (`quality.minhash.url_key`): one keeper, the others are
     `url_duplicate`s of it. Documents without a URL pass through."""
 
-    def __init__(self, keeper_signal: str | None = None,
-                 hot_key_values: int = DEFAULT_HOT_KEY_VALUES):
-        super().__init__()
-        self.keeper_signal = keeper_signal
-        self.hot_key_values = hot_key_values
+    reason = "url_duplicate"
 
-    def expand(self, docs):
-        return docs | _DedupByKey(lambda d: minhash.url_key(d.get("url")), "url_duplicate",
-                                  self.keeper_signal, self.hot_key_values)
+    @staticmethod
+    def key(doc: dict):
+        return minhash.url_key(doc.get("url"))
 
 
 # ----------------------------------------------------------------------------------------------
