@@ -29,7 +29,8 @@ DEFAULT_RUNNER = "FnApiRunner"
 # Outputs a previous run may have left, removed before a run so a smaller run leaves no strays.
 REPORT = report.REPORT
 OUTPUT_PATTERNS = (f"{shard_format.SHARDS_DIR}/shard-*.tar", f"{graph.LEDGER_DIR}/*.jsonl",
-                   f"{graph.DEAD_LETTER_DIR}/*.jsonl", f"{graph.ANNOTATED_DIR}/*.jsonl.gz",
+                   f"{graph.DEAD_LETTER_DIR}/*.jsonl", f"{graph.CLUSTERS_DIR}/*.jsonl",
+                   f"{graph.ANNOTATED_DIR}/*.jsonl.gz",
                    shard_format.MANIFEST, graph.STATS, REPORT,
                    shard_format.TOKENIZER_MODEL, shard_format.TOKENIZER_VOCAB)
 

@@ -553,7 +553,8 @@ class NearDedup(beam.PTransform):
     Input: document dicts (`id`, `text`, `signals`, `bytes`, `source`, ...). Outputs (a dict):
     `docs` (keepers and singletons, unchanged), `duplicate` (ledger rows, reason
     `near_duplicate`, `duplicate_of` the keeper's id), `clusters` (one row per cluster of two or
-    more: cluster, keeper, size, member ids, the keeper's text start) and `stats` (one dict:
+    more: `id` and `keeper` = the keeper's id, which names the cluster, `size`, `members` = the
+    ids of its first `CLUSTER_EXAMPLES` duplicates in keeper order, the keeper's source and text start) and `stats` (one dict:
     settings, rounds, cluster-size histogram, largest clusters).
 
     `bands` x `rows` permutations (default 14 x 8, FineWeb), or `lsh_threshold` alone to derive
@@ -622,7 +623,7 @@ class NearDedup(beam.PTransform):
                     continue
                 for count, sample in grouped["cluster"]:
                     yield TaggedOutput(CLUSTERS_TAG, {
-                        "cluster": doc["id"], "keeper": doc["id"], "size": count + 1,
+                        "id": doc["id"], "keeper": doc["id"], "size": count + 1,
                         "members": [id_of(n, signal) for n in sample],
                         "keeper_source": doc.get("source"),
                         "keeper_head": doc["text"][:records.EXAMPLE_CHARS]})

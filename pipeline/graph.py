@@ -17,6 +17,7 @@ from quality import policy as policies
 STATS = "stats.json"
 LEDGER_DIR = "ledger"
 DEAD_LETTER_DIR = "dead_letter"
+CLUSTERS_DIR = "clusters"
 ANNOTATED_DIR = "annotated"
 
 
@@ -61,7 +62,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
     selected = (annotated_docs
                 | "Select" >> (beam.ParDo(select, AsSingleton(cuts)) if cuts else beam.ParDo(select))
                 .with_outputs(stages.DROPPED_TAG, main="docs"))
-    kept, duplicates, dedup_dropped, near_stats = deduplicate(p, selected.docs, opts)
+    kept, duplicates, dedup_dropped, near = deduplicate(selected.docs, opts)
 
     if opts.tokenizer:
         tok = (p | "Tokenizer path" >> beam.Create([opts.tokenizer])
@@ -96,6 +97,13 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
         annotated_docs | "Annotated files" >> shards.WriteSortedJsonl(
             FileSystems.join(out, ANNOTATED_DIR), "annotated", n_shards, compress=True)
 
+    if near is not None:
+        near[dedup.CLUSTERS_TAG] | "Cluster files" >> shards.WriteSortedJsonl(
+            FileSystems.join(out, CLUSTERS_DIR), "clusters", n_shards)
+        near_stats = near[dedup.STATS_TAG]
+    else:
+        near_stats = p | "No near dedup" >> beam.Create([None])
+
     dead = ((*early_dead, tokenized.dead_letter) | "All dead letters" >> beam.Flatten())
     dead | "Dead-letter files" >> shards.WriteSortedJsonl(
         FileSystems.join(out, DEAD_LETTER_DIR), "dead_letter", n_shards)
@@ -117,7 +125,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
                                   AsSingleton(near_stats), out))
 
 
-def deduplicate(p, docs, opts):
+def deduplicate(docs, opts):
     """URL, exact and near-duplicate documents, then repeated paragraphs or spans.
 
     Document-level dedup runs first, so a duplicate's paragraphs do not count as repeats of its
@@ -139,14 +147,13 @@ def deduplicate(p, docs, opts):
             keeper_signal=keeper, max_rounds=opts.dedup_max_rounds)
         docs = near["docs"]
         duplicates.append(near[dedup.DUPLICATE_TAG])
-        near_stats = near[dedup.STATS_TAG]
     else:
-        near_stats = p | "No near dedup" >> beam.Create([None])
+        near = None
     if opts.subdoc_dedup != "none":
         subdoc = docs | "Sub-document dedup" >> dedup.ParagraphDedup(opts.subdoc_dedup)
         docs = subdoc["docs"]
         dropped.append(subdoc[dedup.DROPPED_TAG])
-    return docs, duplicates, dropped, near_stats
+    return docs, duplicates, dropped, near
 
 
 def top_fraction_cuts(p, docs, policy):

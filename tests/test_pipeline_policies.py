@@ -130,5 +130,19 @@ def test_dedup_options_keep_the_identity(slice_file, tmp_path):
     reasons = stats["reasons"]["duplicate"]
     assert reasons["near_duplicate"]["docs"] == near["duplicates"] > 0
     assert stats["subdoc_dedup"]["paragraph"]["kept"]["removed_bytes"] > 0
+    # clusters/: one row per cluster, named by its keeper, agreeing with the ledger.
+    clusters = [json.loads(line) for f in sorted((tmp_path / "dd" / "clusters").glob("clusters-*.jsonl"))
+                for line in f.read_text().splitlines()]
+    ledger = [json.loads(line) for f in sorted((tmp_path / "dd" / "ledger").glob("*.jsonl"))
+              for line in f.read_text().splitlines()]
+    near_of = {}
+    for r in ledger:
+        if r.get("reason") == "near_duplicate":
+            near_of.setdefault(r["duplicate_of"], []).append(r["id"])
+    assert len(clusters) == near["clusters"] and {c["id"] for c in clusters} == set(near_of)
+    for c in clusters:
+        assert c["keeper"] == c["id"] and c["size"] == len(near_of[c["id"]]) + 1
+        assert set(c["members"]) <= set(near_of[c["id"]]) | {c["id"]}
     off = _run(slice_file, tmp_path / "off", "--policy=lang", "--near_dedup=false")
     assert off["near_dedup"] is None and "near_duplicate" not in off["reasons"].get("duplicate", {})
+    assert not (tmp_path / "off" / "clusters").exists()
