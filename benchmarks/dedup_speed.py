@@ -20,6 +20,10 @@ Subcommands (`all` runs them in order, each measured job in its own process):
   four MinHash stages (signatures, 14 bucket tasks, clustering, filtering with the removed
   documents written aside), `MinhashConfig()` defaults = 14 x 8, 5-grams, 64-bit xxhash, on a
   `LocalPipelineExecutor` with `--workers N`.
+- `memory --input DIR --mode M`: where the in-process runner's memory goes, one process per
+  mode, each ending in the same id output: `read` (ReadDocuments only), `group` (the documents
+  through one GroupByKey keyed by id, as any join that carries them does), `side` (the documents
+  through a ParDo with a side input, the other way to route them), `near` (NearDedup).
 Each measured job prints one JSON line: seconds, documents/s, duplicates, peak RSS (the
 process and its children), rounds.
 """
@@ -37,6 +41,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,6 +221,39 @@ def run_datatrove(input_dir: str, out: str, workers: int) -> dict:
             "duplicates": removed, "peak_rss_mb": peak_rss_mb()}
 
 
+MEMORY_MODES = ("read", "group", "side", "near")
+
+
+def run_memory(input_dir: str, out: str, mode: str) -> dict:
+    """Peak RSS of one in-process FnApiRunner job that carries the documents through `mode`."""
+    import apache_beam as beam
+    from apache_beam.pvalue import AsDict
+
+    from pipeline.dedup import NearDedup
+    from pipeline.options import DEFAULT_MAX_DOC_BYTES, DEFAULT_MAX_RECORD_BYTES
+    from pipeline.read import ReadDocuments
+
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    p = beam.Pipeline(runner="FnApiRunner")
+    docs = (p | ReadDocuments(f"{input_dir}/*.jsonl.gz", max_doc_bytes=DEFAULT_MAX_DOC_BYTES,
+                              max_record_bytes=DEFAULT_MAX_RECORD_BYTES)).docs
+    if mode == "group":
+        docs = (docs | "Key" >> beam.Map(lambda d: (d["id"], d)) | beam.GroupByKey()
+                | "First" >> beam.Map(lambda kv: kv[1][0]))
+    elif mode == "side":
+        every_other = (docs | "Ids" >> beam.FlatMap(lambda d: [(d["id"], 1)] if zlib.crc32(d["id"].encode()) % 2 else [])
+                       | beam.Reshuffle())
+        docs = docs | "Route" >> beam.Map(lambda d, m: {**d, "routed": d["id"] in m}, AsDict(every_other))
+    elif mode == "near":
+        docs = (docs | NearDedup())["docs"]
+    docs | "Id" >> beam.Map(lambda d: d["id"]) | beam.io.WriteToText(f"{out}/ids", ".txt")
+    p.run().wait_until_finish()
+    seconds = time.perf_counter() - start
+    n = sum(1 for f in glob.glob(f"{out}/ids*") for _ in open(f))
+    return {"mode": mode, "seconds": round(seconds, 1), "docs_out": n, "peak_rss_mb": peak_rss_mb()}
+
+
 def _child(python: str, *args: str) -> dict:
     cmd = [python, "-m", "benchmarks.dedup_speed", *args]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
@@ -248,6 +286,9 @@ def run_all(workdir: Path, scales: list[int], workers: int, datatrove_python: st
                        "--out", str(workdir / f"dt-x{k}"), "--workers", str(workers))
             rows.append({**info, **r})
             print(json.dumps(rows[-1]), flush=True)
+    mem = [{**info, **_child(me, "memory", "--input", str(workdir / f"x{k}"), "--mode", m,
+                             "--out", str(workdir / f"mem-x{k}"))}
+           for k in scales for info in [next(r for r in rows if r["scale"] == k)] for m in MEMORY_MODES]
     for k in scales:
         found = {r["duplicates"] for r in rows if r["scale"] == k and r["tool"] == "sieve"}
         if len(found) > 1:
@@ -258,6 +299,17 @@ def run_all(workdir: Path, scales: list[int], workers: int, datatrove_python: st
     for r in rows:
         print(f"| {r['scale']}x | {r['docs']:,} | {r['mb']} | {r['tool']} | {r['workers']} | {r['seconds']} | "
               f"{r['docs_per_s']:,} | {r['duplicates']:,} | {r.get('rounds', '')} | {r['peak_rss_mb']} |")
+    print("\nIn-process runner memory by what carries the documents (peak RSS MB; growth over "
+          "`read` per MB of input):\n")
+    print("| input | MB | " + " | ".join(MEMORY_MODES) + " | " +
+          " | ".join(f"{m} growth/MB" for m in MEMORY_MODES[1:]) + " |")
+    print("|---|--:|" + "--:|" * (2 * len(MEMORY_MODES) - 1))
+    for k in scales:
+        by = {r["mode"]: r for r in mem if r["scale"] == k}
+        mb = by["read"]["mb"]
+        growth = [round((by[m]["peak_rss_mb"] - by["read"]["peak_rss_mb"]) / mb, 1) for m in MEMORY_MODES[1:]]
+        print(f"| {k}x | {mb} | " + " | ".join(str(by[m]["peak_rss_mb"]) for m in MEMORY_MODES) + " | "
+              + " | ".join(map(str, growth)) + " |")
 
 
 def main(argv=None) -> None:
@@ -273,6 +325,10 @@ def main(argv=None) -> None:
         s.add_argument("--input", required=True)
         s.add_argument("--out", required=True)
         s.add_argument("--workers", type=int, default=2)
+    s = sub.add_parser("memory")
+    s.add_argument("--input", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--mode", choices=MEMORY_MODES, required=True)
     s = sub.add_parser("all")
     s.add_argument("--workdir", default="/tmp/sieve-bench/dedup")
     s.add_argument("--scales", default="1,4,16")
@@ -285,6 +341,8 @@ def main(argv=None) -> None:
         print(json.dumps(prepare(args.scale, Path(args.out))))
     elif args.cmd == "sieve":
         print(json.dumps(run_sieve(args.input, args.out, args.workers)))
+    elif args.cmd == "memory":
+        print(json.dumps(run_memory(args.input, args.out, args.mode)))
     elif args.cmd == "datatrove":
         print(json.dumps(run_datatrove(args.input, args.out, args.workers)))
     else:
