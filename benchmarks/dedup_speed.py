@@ -254,6 +254,27 @@ def run_memory(input_dir: str, out: str, mode: str) -> dict:
     return {"mode": mode, "seconds": round(seconds, 1), "docs_out": n, "peak_rss_mb": peak_rss_mb()}
 
 
+def print_memory(mem: list[dict], scales: list[int]) -> None:
+    """Peak RSS per mode and scale, and each mode's marginal memory per MB of input between
+    consecutive scales (the constant start-up cost cancels out)."""
+    print("\nIn-process runner, peak RSS MB by what carries the documents; in brackets, MB more "
+          "per MB of input than at the previous scale:\n")
+    print("| input | MB | " + " | ".join(MEMORY_MODES) + " |")
+    print("|---|--:|" + "--:|" * len(MEMORY_MODES))
+    prev = None
+    for k in scales:
+        by = {r["mode"]: r for r in mem if r["scale"] == k}
+        mb = by["read"]["mb"]
+        cells = []
+        for m in MEMORY_MODES:
+            cell = f"{by[m]['peak_rss_mb']:,.0f}"
+            if prev is not None:
+                cell += f" ({(by[m]['peak_rss_mb'] - prev[m]['peak_rss_mb']) / (mb - prev['read']['mb']):.1f})"
+            cells.append(cell)
+        print(f"| {k}x | {mb} | " + " | ".join(cells) + " |")
+        prev = by
+
+
 def _child(python: str, *args: str) -> dict:
     cmd = [python, "-m", "benchmarks.dedup_speed", *args]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
@@ -286,9 +307,13 @@ def run_all(workdir: Path, scales: list[int], workers: int, datatrove_python: st
                        "--out", str(workdir / f"dt-x{k}"), "--workers", str(workers))
             rows.append({**info, **r})
             print(json.dumps(rows[-1]), flush=True)
-    mem = [{**info, **_child(me, "memory", "--input", str(workdir / f"x{k}"), "--mode", m,
-                             "--out", str(workdir / f"mem-x{k}"))}
-           for k in scales for info in [next(r for r in rows if r["scale"] == k)] for m in MEMORY_MODES]
+    mem = []
+    for k in scales:
+        info = {key: next(r for r in rows if r["scale"] == k)[key] for key in ("scale", "docs", "mb")}
+        for m in MEMORY_MODES:
+            mem.append({**info, **_child(me, "memory", "--input", str(workdir / f"x{k}"), "--mode", m,
+                                         "--out", str(workdir / f"mem-x{k}"))})
+            print(json.dumps(mem[-1]), flush=True)
     for k in scales:
         found = {r["duplicates"] for r in rows if r["scale"] == k and r["tool"] == "sieve"}
         if len(found) > 1:
@@ -299,17 +324,7 @@ def run_all(workdir: Path, scales: list[int], workers: int, datatrove_python: st
     for r in rows:
         print(f"| {r['scale']}x | {r['docs']:,} | {r['mb']} | {r['tool']} | {r['workers']} | {r['seconds']} | "
               f"{r['docs_per_s']:,} | {r['duplicates']:,} | {r.get('rounds', '')} | {r['peak_rss_mb']} |")
-    print("\nIn-process runner memory by what carries the documents (peak RSS MB; growth over "
-          "`read` per MB of input):\n")
-    print("| input | MB | " + " | ".join(MEMORY_MODES) + " | " +
-          " | ".join(f"{m} growth/MB" for m in MEMORY_MODES[1:]) + " |")
-    print("|---|--:|" + "--:|" * (2 * len(MEMORY_MODES) - 1))
-    for k in scales:
-        by = {r["mode"]: r for r in mem if r["scale"] == k}
-        mb = by["read"]["mb"]
-        growth = [round((by[m]["peak_rss_mb"] - by["read"]["peak_rss_mb"]) / mb, 1) for m in MEMORY_MODES[1:]]
-        print(f"| {k}x | {mb} | " + " | ".join(str(by[m]["peak_rss_mb"]) for m in MEMORY_MODES) + " | "
-              + " | ".join(map(str, growth)) + " |")
+    print_memory(mem, scales)
 
 
 def main(argv=None) -> None:

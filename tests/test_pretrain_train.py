@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -123,8 +124,11 @@ def test_checkpoint_loads_with_weights_only_and_restores_model(run):
 def test_ddp_two_processes_on_cpu(shards_dir, tmp_path):
     """torchrun with 2 processes (gloo): lockstep batches, one checkpoint, averaged losses."""
     out = tmp_path / "ddp"
+    with socket.socket() as sock:  # a free port, so parallel or repeated runs do not collide
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", "29517", "-m", "pretrain", "--shards", shards_dir, "--out", str(out),
+           "--master_addr", "127.0.0.1", "--master_port", port, "-m", "pretrain", "--shards", shards_dir, "--out", str(out),
            "--steps", "3", "--seq_len", "32", "--batch_size", "4", "--grad_accum", "2",
            "--log_every", "1", "--eval_tokens", "300", "--objective", "clm"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ROOT}
