@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
-import io
 import json
 import os
 import tempfile
@@ -102,9 +100,8 @@ def byte_shards(out_dir: str, num_shards: int = 4, max_docs: int = 1000) -> str:
     per_shard = [[] for _ in range(num_shards)]
     for r in rows:
         per_shard[shard_format.shard_index(r["id"], num_shards)].append(r)
-    os.makedirs(os.path.join(out_dir, shard_format.SHARDS_DIR), exist_ok=True)
-    entries = []
-    for i, docs in enumerate(per_shard):
+    shards = []
+    for docs in per_shard:
         members, tokens = [], 0
         for r in sorted(docs, key=lambda r: r["id"]):
             ids = np.frombuffer(r["text"].encode("utf-8"), dtype=np.uint8).astype(np.uint16) + 5
@@ -112,18 +109,9 @@ def byte_shards(out_dir: str, num_shards: int = 4, max_docs: int = 1000) -> str:
             members += shard_format.sample_members(
                 shard_format.sample_key(r["id"]), ids, {"id": r["id"], "sentence_starts": [0]},
                 r["text"])
-        buf = io.BytesIO()
-        shard_format.write_tar(buf, members)
-        name = shard_format.shard_name(i)
-        with open(os.path.join(out_dir, shard_format.SHARDS_DIR, name), "wb") as f:
-            f.write(buf.getvalue())
-        entries.append({"name": name, "sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
-                        "samples": len(docs), "tokens": tokens, "bytes": len(buf.getvalue())})
-    manifest = shard_format.build_manifest(shards=entries, tokenizer_sha256="0" * 64,
-                                           vocab_size=256 + 5, special_ids=SPECIAL_IDS,
-                                           config={"byte_level": True})
-    with open(os.path.join(out_dir, shard_format.MANIFEST), "wb") as f:
-        f.write(shard_format.dump_manifest(manifest))
+        shards.append((members, len(docs), tokens))
+    shard_format.write_local(out_dir, shards, tokenizer_sha256="0" * 64, vocab_size=256 + 5,
+                             special_ids=SPECIAL_IDS, config={"byte_level": True})
     return out_dir
 
 

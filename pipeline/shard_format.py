@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import tarfile
 from collections.abc import Iterable, Mapping
@@ -150,6 +151,29 @@ def build_manifest(*, shards: list[Mapping[str, Any]], tokenizer_sha256: str, vo
 
 def dump_manifest(manifest: Mapping[str, Any]) -> bytes:
     return json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def write_local(out_dir: str, shards: list[tuple[list[tuple[str, bytes]], int, int]], *,
+                tokenizer_sha256: str, vocab_size: int, special_ids: Mapping[str, int],
+                config: Mapping[str, Any]) -> dict:
+    """Shards and manifest on a local disk, without Beam: for tools and tests that build a
+    dataset by hand. `shards[i]` = (members, samples, tokens) of shard i. Returns the manifest."""
+    os.makedirs(os.path.join(out_dir, SHARDS_DIR), exist_ok=True)
+    entries = []
+    for index, (members, samples, tokens) in enumerate(shards):
+        buf = io.BytesIO()
+        write_tar(buf, members)
+        data = buf.getvalue()
+        name = shard_name(index)
+        with open(os.path.join(out_dir, SHARDS_DIR, name), "wb") as f:
+            f.write(data)
+        entries.append({"name": name, "sha256": hashlib.sha256(data).hexdigest(),
+                        "samples": samples, "tokens": int(tokens), "bytes": len(data)})
+    manifest = build_manifest(shards=entries, tokenizer_sha256=tokenizer_sha256,
+                              vocab_size=vocab_size, special_ids=special_ids, config=config)
+    with open(os.path.join(out_dir, MANIFEST), "wb") as f:
+        f.write(dump_manifest(manifest))
+    return manifest
 
 
 def load_manifest(data: bytes | str) -> dict:

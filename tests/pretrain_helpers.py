@@ -134,7 +134,6 @@ def write_shards(out_dir, docs: list[np.ndarray], *, num_shards: int, vocab_size
     texts: each document's clean text, written as its `.txt` member.
     """
     out_dir = str(out_dir)
-    os.makedirs(os.path.join(out_dir, shard_format.SHARDS_DIR), exist_ok=True)
     per_shard: list[list[tuple[str, np.ndarray]]] = [[] for _ in range(num_shards)]
     for i, tokens in enumerate(docs):
         doc_id = f"synthetic/doc-{i:05d}"
@@ -142,7 +141,7 @@ def write_shards(out_dir, docs: list[np.ndarray], *, num_shards: int, vocab_size
         text = texts[i] if texts is not None else None
         per_shard[shard_format.shard_index(doc_id, num_shards)].append(
             (doc_id, tokens, doc_starts, text))
-    entries = []
+    shards = []
     for index, shard_docs in enumerate(per_shard):
         members = []
         for doc_id, tokens, doc_starts, text in sorted(shard_docs, key=lambda d: d[0]):
@@ -151,22 +150,11 @@ def write_shards(out_dir, docs: list[np.ndarray], *, num_shards: int, vocab_size
             members += shard_format.sample_members(shard_format.sample_key(doc_id), tokens, meta,
                                                    text)
         members += (extra_members or {}).get(index, [])
-        buf = io.BytesIO()
-        shard_format.write_tar(buf, members)
-        name = shard_format.shard_name(index)
-        with open(os.path.join(out_dir, shard_format.SHARDS_DIR, name), "wb") as f:
-            f.write(buf.getvalue())
-        entries.append({"name": name, "sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
-                        "samples": len(shard_docs),
-                        "tokens": int(sum(d[1].size for d in shard_docs)),
-                        "bytes": len(buf.getvalue())})
+        shards.append((members, len(shard_docs), sum(d[1].size for d in shard_docs)))
+    shard_format.write_local(out_dir, shards, tokenizer_sha256=(
+        hashlib.sha256(tokenizer).hexdigest() if tokenizer else "0" * 64),
+        vocab_size=vocab_size, special_ids=SPECIAL_IDS, config={"synthetic": True})
     if tokenizer is not None:
         with open(os.path.join(out_dir, shard_format.TOKENIZER_MODEL), "wb") as f:
             f.write(tokenizer)
-    manifest = shard_format.build_manifest(shards=entries, tokenizer_sha256=(
-        hashlib.sha256(tokenizer).hexdigest() if tokenizer else "0" * 64),
-                                           vocab_size=vocab_size, special_ids=SPECIAL_IDS,
-                                           config={"synthetic": True})
-    with open(os.path.join(out_dir, shard_format.MANIFEST), "wb") as f:
-        f.write(shard_format.dump_manifest(manifest))
     return out_dir
