@@ -101,6 +101,11 @@ def summary(stats: dict, seconds: float, output: str) -> str:
     for outcome in ("dropped", "duplicate", "dead_letter"):
         for reason, v in sorted(stats["reasons"].get(outcome, {}).items(), key=lambda kv: -kv[1]["docs"]):
             lines.append(f"    {outcome:<11} {reason:<40} {v['docs']:>7} docs {v['bytes'] / 1e6:>8.2f} MB")
+    near = stats.get("near_dedup")
+    if near:
+        lines.append(f"  near dedup: {near['clusters']} clusters, {near['duplicates']} duplicates, "
+                     f"components in {near['rounds']} round(s) -> "
+                     f"{FileSystems.join(output, graph.CLUSTERS_DIR)}")
     sh = stats["shards"]
     lines.append(f"  shards: {sh['shards']} files, {sh['samples']} samples, {sh['tokens']} tokens "
                  f"(vocab {stats['tokenizer']['vocab_size']}) -> {output}")
