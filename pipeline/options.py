@@ -12,6 +12,11 @@ DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024
 DEFAULT_VOCAB_SIZE = 8000
 DEFAULT_TOKENIZER_SAMPLE_DOCS = 20_000
 DEFAULT_SHARD_TARGET_MB = 64
+# A derived shard count is at least this (never more than there are documents), so that a small
+# corpus still has shards to hold out: `python -m pretrain` evaluates on the last shard
+# (pretrain.train.TrainConfig.holdout_shards = 1), here at most 1/8 of the corpus, and 8 shards
+# give 8 DataLoader workers or ranks one file each to read. A design choice, not a published one.
+DEFAULT_MIN_SHARDS = 8
 
 
 class SieveOptions(PipelineOptions):
@@ -38,6 +43,10 @@ class SieveOptions(PipelineOptions):
                             help="Number of output shards; 0 derives it from --shard_target_mb.")
         parser.add_argument("--shard_target_mb", type=float, default=DEFAULT_SHARD_TARGET_MB,
                             help="Target shard size when --num_shards is 0.")
+        parser.add_argument("--min_shards", type=int, default=DEFAULT_MIN_SHARDS,
+                            help="Least number of shards when --num_shards is 0 (capped at the "
+                                 "number of documents), so small outputs still have a shard to "
+                                 "hold out for evaluation.")
         parser.add_argument("--write_text", default=True, type=_bool,
                             help="Also store the clean text as <key>.txt in each sample.")
         parser.add_argument("--write_annotated", default=False, type=_bool,
@@ -92,5 +101,5 @@ CORPUS_CONFIG_KEYS = ("input", "from_annotated", "policy", "quality_model", "url
                       "near_dedup", "minhash_bands", "minhash_rows", "minhash_threshold",
                       "exact_jaccard_check", "jaccard_threshold", "dedup_keeper_signal",
                       "dedup_max_rounds", "subdoc_dedup", "text_field", "id_field", "tokenizer", "vocab_size",
-                      "tokenizer_sample_docs", "num_shards", "shard_target_mb", "write_text",
+                      "tokenizer_sample_docs", "num_shards", "shard_target_mb", "min_shards", "write_text",
                       "max_doc_bytes", "max_record_bytes")  # not write_annotated: a side output

@@ -53,8 +53,16 @@ def estimated_bytes(doc: dict) -> int:
     return doc["tokens"].nbytes + doc["bytes"] + TAR_OVERHEAD_BYTES
 
 
-def num_shards_for(total_bytes: int, target_mb: float) -> int:
-    return max(1, math.ceil(total_bytes / (target_mb * 1024 * 1024)))
+def size_and_count(doc: dict) -> tuple[int, int]:
+    return estimated_bytes(doc), 1
+
+
+def num_shards_for(size_and_docs: tuple[int, int], target_mb: float, min_shards: int = 1) -> int:
+    """Shards for (estimated bytes, documents): one per `target_mb`, at least `min_shards`, at
+    most one per document, and never zero (an empty output is one empty shard)."""
+    total_bytes, docs = size_and_docs
+    by_size = math.ceil(total_bytes / (target_mb * 1024 * 1024))
+    return max(1, min(max(by_size, min_shards), docs))
 
 
 class GroupByIdHash(beam.PTransform):

@@ -209,3 +209,22 @@ def test_default_runner_attempts_no_network(inputs, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "IDENTITY True" in out.stdout
     assert "NETWORK []" in out.stdout, out.stdout
+    # No --num_shards: the count is derived, and a small output still gets DEFAULT_MIN_SHARDS
+    # shards, so pretraining has one to hold out.
+    from pipeline.options import DEFAULT_MIN_SHARDS
+
+    manifest = sf.load_manifest((tmp_path / "manifest.json").read_bytes())
+    assert len(manifest["shards"]) == DEFAULT_MIN_SHARDS
+    assert all(s["samples"] > 0 for s in manifest["shards"])
+
+
+def test_derived_shard_count():
+    from pipeline.shards import num_shards_for
+
+    mb = 1024 * 1024
+    assert num_shards_for((10 * mb, 500), 64, 8) == 8         # small: the floor
+    assert num_shards_for((10 * mb, 3), 64, 8) == 3           # never more shards than documents
+    assert num_shards_for((0, 0), 64, 8) == 1                 # empty output: one empty shard
+    assert num_shards_for((1000 * mb, 10**6), 64, 8) == 16    # large: by size
+    assert num_shards_for((1000 * mb, 10**6), 64, 1) == 16
+    assert num_shards_for((10 * mb, 500), 64, 1) == 1
