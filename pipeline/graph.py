@@ -82,7 +82,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
         target = opts.shard_target_mb
         num_shards = (tokenized.docs
                       | "Estimate sizes" >> beam.Map(shards.size_and_count)
-                      | "Total size" >> beam.CombineGlobally(beam.combiners.TupleCombineFn(sum, sum))
+                      | "Total size and documents" >> beam.CombineGlobally(beam.combiners.TupleCombineFn(sum, sum))
                       | "Shard count" >> beam.Map(shards.num_shards_for, target, opts.min_shards))
     n_shards = AsSingleton(num_shards)
     written = tokenized.docs | "Shards" >> shards.WriteShards(out, n_shards, opts.write_text)

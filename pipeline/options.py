@@ -40,7 +40,8 @@ class SieveOptions(PipelineOptions):
         parser.add_argument("--tokenizer_sample_docs", type=int, default=DEFAULT_TOKENIZER_SAMPLE_DOCS,
                             help="Kept documents (chosen by a hash of their id) to train the tokenizer on.")
         parser.add_argument("--num_shards", type=int, default=0,
-                            help="Number of output shards; 0 derives it from --shard_target_mb.")
+                            help="Number of output shards; 0 derives it from --shard_target_mb and "
+                                 "--min_shards.")
         parser.add_argument("--shard_target_mb", type=float, default=DEFAULT_SHARD_TARGET_MB,
                             help="Target shard size when --num_shards is 0.")
         parser.add_argument("--min_shards", type=int, default=DEFAULT_MIN_SHARDS,

@@ -49,12 +49,9 @@ def sample_meta(doc: dict) -> dict:
             "sentence_starts": doc["sentence_starts"], "meta": doc["meta"]}
 
 
-def estimated_bytes(doc: dict) -> int:
-    return doc["tokens"].nbytes + doc["bytes"] + TAR_OVERHEAD_BYTES
-
-
 def size_and_count(doc: dict) -> tuple[int, int]:
-    return estimated_bytes(doc), 1
+    """(estimated bytes in a shard, 1): summed, the input of `num_shards_for`."""
+    return doc["tokens"].nbytes + doc["bytes"] + TAR_OVERHEAD_BYTES, 1
 
 
 def num_shards_for(size_and_docs: tuple[int, int], target_mb: float, min_shards: int = 1) -> int:

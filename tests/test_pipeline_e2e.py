@@ -13,6 +13,8 @@ import webdataset as wds
 
 from pipeline import shard_format as sf
 from pipeline.__main__ import SAMPLE, run
+from pipeline.options import DEFAULT_MIN_SHARDS
+from pipeline.shards import num_shards_for
 from tests.hostile import write_hostile_inputs
 
 SLICE_EVERY = 6  # every 6th sample record: all sources, duplicates and languages, ~450 docs
@@ -211,16 +213,12 @@ def test_default_runner_attempts_no_network(inputs, tmp_path):
     assert "NETWORK []" in out.stdout, out.stdout
     # No --num_shards: the count is derived, and a small output still gets DEFAULT_MIN_SHARDS
     # shards, so pretraining has one to hold out.
-    from pipeline.options import DEFAULT_MIN_SHARDS
-
     manifest = sf.load_manifest((tmp_path / "manifest.json").read_bytes())
     assert len(manifest["shards"]) == DEFAULT_MIN_SHARDS
     assert all(s["samples"] > 0 for s in manifest["shards"])
 
 
 def test_derived_shard_count():
-    from pipeline.shards import num_shards_for
-
     mb = 1024 * 1024
     assert num_shards_for((10 * mb, 500), 64, 8) == 8         # small: the floor
     assert num_shards_for((10 * mb, 3), 64, 8) == 3           # never more shards than documents
