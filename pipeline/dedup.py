@@ -513,17 +513,10 @@ class ClusterReport(beam.CombineFn):
     def create_accumulator(self):
         return {"clusters": 0, "duplicates": 0, "sizes": {}, "largest": []}
 
-    @staticmethod
-    def size_bucket(size: int) -> str:
-        if size <= 10:
-            return str(size)
-        lo = 1 << (size.bit_length() - 1)
-        return f"{max(lo, 11)}-{2 * lo - 1}"
-
     def add_input(self, acc, row):
         acc["clusters"] += 1
         acc["duplicates"] += row["size"] - 1
-        b = self.size_bucket(row["size"])
+        b = minhash.cluster_size_bucket(row["size"])
         acc["sizes"][b] = acc["sizes"].get(b, 0) + 1
         acc["largest"] = self._top(acc["largest"] + [row])
         return acc
@@ -543,8 +536,8 @@ class ClusterReport(beam.CombineFn):
         return out
 
     def extract_output(self, acc):
-        order = lambda b: int(b.split("-")[0])  # noqa: E731
-        return {**acc, "sizes": {b: acc["sizes"][b] for b in sorted(acc["sizes"], key=order)}}
+        sizes = acc["sizes"]
+        return {**acc, "sizes": {b: sizes[b] for b in sorted(sizes, key=minhash.cluster_bucket_order)}}
 
 
 class NearDedup(beam.PTransform):

@@ -365,3 +365,23 @@ def url_key(url: str | None) -> str | None:
     netloc = host + (f":{port}" if port else "")
     path = parts.path.rstrip("/") or ""
     return urlunsplit((parts.scheme.lower(), netloc, path, parts.query, ""))
+
+
+# ----------------------------------------------------------------------------------------------
+# Cluster-size histogram
+# ----------------------------------------------------------------------------------------------
+
+EXACT_SIZE_BUCKETS = 10  # cluster sizes listed one by one; larger ones by powers of two
+
+
+def cluster_size_bucket(size: int) -> str:
+    """A cluster size's histogram label: "2" .. "10", then "11-15", "16-31", "32-63", ..."""
+    if size <= EXACT_SIZE_BUCKETS:
+        return str(size)
+    lo = 1 << (size.bit_length() - 1)
+    return f"{max(lo, EXACT_SIZE_BUCKETS + 1)}-{2 * lo - 1}"
+
+
+def cluster_bucket_order(label: str) -> int:
+    """Sort key of a `cluster_size_bucket` label: its smallest size."""
+    return int(str(label).split("-")[0])

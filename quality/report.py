@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
+from quality import minhash
+
 REPORT = "report.html"
 STATS = "stats.json"
 MANIFEST = "manifest.json"
@@ -623,7 +625,26 @@ def funnel_section(stats: Mapping) -> str:
                        lambda i, j: _funnel_label(funnel[i], j, d0, b0),
                        1.0)
     return _section("funnel", "Funnel", '<p class="note">What remains after each stage, from the '
-                    "input down to what was written to the shards.</p>" + table + chart)
+                    "input down to what was written to the shards.</p>" + table + chart
+                    + flow_block(stats.get("flow", [])))
+
+
+def flow_block(flow: list) -> str:
+    """Documents counted in and out of every stage by the job itself; a stage whose output is
+    not its input less what it let go with an outcome lost documents, and says so."""
+    if not flow:
+        return ""
+    rows = []
+    for r in flow:
+        lost = r.get("in", 0) - r.get("left", 0) - r.get("out", 0)
+        rows.append([esc(r.get("stage", "?")), fmt_int(r.get("in", 0)), fmt_int(r.get("left", 0)),
+                     fmt_int(r.get("out", 0)), '<span class="ok">holds</span>' if r.get("holds")
+                     else f'<span class="bad">FAILS: {fmt_int(lost)} documents unaccounted for</span>'])
+    broken = [r for r in flow if not r.get("holds")]
+    badge = ("" if not broken else '<p class="badge fail">Documents were lost inside the job, at: '
+             + ", ".join(esc(r.get("stage", "?")) for r in broken) + "</p>")
+    return ("<h3>Counted at every stage</h3>" + badge
+            + _table(["stage", "documents in", "left with an outcome", "documents out", ""], rows))
 
 
 def _funnel_label(row: Mapping, series: int, d0: int, b0: int) -> str:
@@ -851,8 +872,8 @@ def near_dedup_block(near: Mapping | None) -> str:
            f'of two or more hold {fmt_int(near.get("duplicates", 0))} duplicates.</p>']
     sizes = near.get("sizes") or {}
     if sizes:
-        out.append(_table(["cluster size", "clusters"],
-                          [[esc(k), fmt_int(v)] for k, v in sorted(sizes.items(), key=lambda kv: int(kv[0]))]))
+        ordered = sorted(sizes.items(), key=lambda kv: minhash.cluster_bucket_order(kv[0]))
+        out.append(_table(["cluster size", "clusters"], [[esc(k), fmt_int(v)] for k, v in ordered]))
     largest = near.get("largest") or []
     if largest:
         out.append("<h3>Largest clusters</h3>")
