@@ -109,17 +109,38 @@ def _open_decompressed(path: str):
     return io.BufferedReader(raw, _READ_CHUNK)
 
 
+# How deeply a record's `meta` may nest: deeper values are hostile, not metadata, and would
+# strain every recursive encoder after the reader (Beam's coders, JSON writers).
+MAX_META_DEPTH = 32
+_BOM = "\ufeff"
+
+
+def _depth(value, limit: int) -> int:
+    """Nesting depth of a JSON value, counting at most to `limit` + 1."""
+    depth, level = 0, [value]
+    while level and depth <= limit:
+        depth += 1
+        level = [v for x in level if isinstance(x, (dict, list))
+                 for v in (x.values() if isinstance(x, dict) else x)]
+    return depth - (not level)
+
+
 def parse_record(line: bytes, *, path: str, line_no: int, text_field: str, id_field: str,
                  max_doc_bytes: int) -> dict:
-    """One JSONL line to a document, or raises ValueError naming what is wrong with it."""
+    """One JSONL line to a document, or raises ValueError naming what is wrong with it.
+
+    Any other exception the line provokes (a nesting too deep for the JSON parser, say) is
+    turned into a ValueError by `ReadJsonlFile` as well: one record never ends the job."""
     try:
-        decoded = line.decode("utf-8")
+        decoded = line.decode("utf-8").removeprefix(_BOM)  # a BOM (Windows editors) is not data
     except UnicodeDecodeError as e:
         raise ValueError(f"invalid UTF-8 at byte {e.start}") from None
     try:
         obj = json.loads(decoded)
     except json.JSONDecodeError as e:
         raise ValueError(f"malformed JSON: {e.msg} at column {e.colno}") from None
+    except RecursionError:
+        raise ValueError("malformed JSON: nested too deeply to parse") from None
     if not isinstance(obj, dict):
         raise ValueError(f"record is a JSON {type(obj).__name__}, not an object")
     text = obj.get(text_field)
@@ -144,6 +165,12 @@ def parse_record(line: bytes, *, path: str, line_no: int, text_field: str, id_fi
         doc_id = f"{source}/sha256-{digest[:32]}"
     url = obj.get("url") if isinstance(obj.get("url"), str) else None
     meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+    if _depth(meta, MAX_META_DEPTH) > MAX_META_DEPTH:
+        raise ValueError(f"meta nests deeper than MAX_META_DEPTH={MAX_META_DEPTH}")
+    try:  # meta goes into every shard's JSON member, which must be strict JSON
+        json.dumps(meta, allow_nan=False)
+    except ValueError:
+        raise ValueError("meta holds NaN or Infinity, which strict JSON cannot write") from None
     return records.make_doc(doc_id, text, source, url, meta, pos=(path, line_no))
 
 
@@ -199,11 +226,14 @@ class ReadJsonlFile(beam.DoFn):
                     continue  # blank lines separate nothing and are not records
                 self.records_read.inc()
                 try:
-                    yield parse_record(line, path=path, line_no=line_no, text_field=self.text_field,
+                    doc = parse_record(line, path=path, line_no=line_no, text_field=self.text_field,
                                        id_field=self.id_field, max_doc_bytes=self.max_doc_bytes)
-                except ValueError as e:
-                    yield self._dead(path, line_no, str(e), len(line),
+                except Exception as e:  # whatever one record provokes, it is that record's error
+                    error = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
+                    yield self._dead(path, line_no, error, len(line),
                                      line[:records.HEAD_CHARS].decode("utf-8", "replace"))
+                    continue
+                yield doc
 
     @staticmethod
     def _skip_rest_of_line(stream) -> int:

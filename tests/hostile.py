@@ -50,6 +50,9 @@ def write_hostile_inputs(directory: Path, *, huge_bytes: int = 20 * 1024 * 1024)
         json.dumps({"id": "surrogate", "text": "x\ud800y"}).encode(),           # unpaired surrogate
         json.dumps({"id": "good-0", "text": "a record reusing an id " + GOOD_TEXT}).encode(),
         b'{"id": "huge", "text": "' + b"word " * (huge_bytes // 5) + b'"}',      # 20 MB document
+        b'{"id": "deep", "text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",      # RecursionError
+        b'{"id": "nan-meta", "text": "fine text", "meta": {"score": NaN}}',      # not strict JSON
+        b'{"id": "deep-meta", "text": "fine text", "meta": {"a": ' + b"[" * 40 + b"]" * 40 + b"}}",
     ]
     junk = random.Random(0).randbytes(3000).replace(b"\n", b" ")
     lines.append(junk)                                                          # binary junk
@@ -71,4 +74,5 @@ def write_hostile_inputs(directory: Path, *, huge_bytes: int = 20 * 1024 * 1024)
                                 "empty text", "empty text after normalization", "unpaired surrogate",
                                 "duplicate record id", "exceeds max_record_bytes",
                                 "gzip stream ended inside a member (truncated)",
-                                "incorrect header check", "zstd"]}
+                                "incorrect header check", "zstd", "nested too deeply",
+                                "NaN or Infinity", "meta nests deeper"]}
