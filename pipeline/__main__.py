@@ -13,7 +13,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline import graph, shard_format
+from pipeline import accounting, graph, shard_format
 from pipeline.options import SieveOptions
 from pipeline.shards import create_file
 from quality import report
@@ -106,6 +106,8 @@ def summary(stats: dict, seconds: float, output: str) -> str:
         lines.append(f"  near dedup: {near['clusters']} clusters, {near['duplicates']} duplicates, "
                      f"components in {near['rounds']} round(s) -> "
                      f"{FileSystems.join(output, graph.CLUSTERS_DIR)}")
+    for problem in accounting.problems(stats):
+        lines.append(f"  FAILED: {problem}")
     sh = stats["shards"]
     lines.append(f"  shards: {sh['shards']} files, {sh['samples']} samples, {sh['tokens']} tokens "
                  f"(vocab {stats['tokenizer']['vocab_size']}) -> {output}")
@@ -113,13 +115,15 @@ def summary(stats: dict, seconds: float, output: str) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     logging.getLogger().setLevel(logging.WARNING)
     start = time.perf_counter()
-    stats = run()
-    opts = pipeline_options(sys.argv[1:]).view_as(SieveOptions)
+    stats = run(argv)
+    opts = pipeline_options(argv).view_as(SieveOptions)
     print(summary(stats, time.perf_counter() - start, opts.output))
-    return 0 if stats["identity_holds"] else 1
+    # Everything is written either way; a run with a problem says so and fails.
+    return 1 if accounting.problems(stats) else 0
 
 
 if __name__ == "__main__":

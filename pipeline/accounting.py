@@ -114,11 +114,11 @@ FUNNEL = (  # stage name, and (outcome, which of its reasons) that leave the cor
 
 
 def funnel(counts: dict, inputs: dict, manifest_totals: dict) -> list[dict]:
-    """Documents and bytes remaining after each stage, from input down to what was written."""
+    """Documents and bytes remaining after each stage, from input down to what was written:
+    the input less what left with a named outcome (the counted flow is `flow`)."""
     rows = [{"stage": "input", "docs": inputs["docs"], "bytes": inputs["bytes"]}]
     for stage, leaving in FUNNEL:
-        gone = [v for outcome, which in leaving
-                for r, v in counts["reasons"].get(outcome, {}).items() if which(r)]
+        gone = _leaving(counts, leaving)
         prev = rows[-1]
         rows.append({"stage": stage, "docs": prev["docs"] - sum(v["docs"] for v in gone),
                      "bytes": prev["bytes"] - sum(v["bytes"] for v in gone)})
@@ -126,8 +126,55 @@ def funnel(counts: dict, inputs: dict, manifest_totals: dict) -> list[dict]:
     return rows
 
 
+def _leaving(counts: dict, leaving) -> list[dict]:
+    return [v for outcome, which in leaving
+            for r, v in counts["reasons"].get(outcome, {}).items() if which(r)]
+
+
+WRITTEN = "written"  # the last flow step: tokenized documents in, kept ledger rows out
+
+
+def flow(counts: dict, inputs: dict, stage_docs: dict) -> list[dict]:
+    """Per stage: documents in (counted at the previous stage's output), documents that left
+    with a named outcome there, and documents counted at its output. `holds` is in = left + out;
+    a stage where it fails lost (or invented) documents. `stage_docs` counts each stage's
+    output PCollection in the job itself ({stage: docs}); the last step compares the tokenized
+    documents with the kept rows the shard writer emitted."""
+    rows, docs_in = [], inputs["docs"]
+    steps = [*FUNNEL, (WRITTEN, ())]
+    for stage, leaving in steps:
+        left = sum(v["docs"] for v in _leaving(counts, leaving))
+        out = (counts["outcomes"][records.KEPT]["docs"] if stage == WRITTEN
+               else stage_docs.get(stage, 0))
+        rows.append({"stage": stage, "in": docs_in, "left": left, "out": out,
+                     "holds": docs_in == left + out})
+        docs_in = out
+    return rows
+
+
+FAILURE_STAGES = ("annotate", "tokenize")  # stages whose dead letters mean a bug, not bad data
+_FAILURE_INPUT = {"annotate": "read", "tokenize": "deduplicated"}  # the flow row feeding each
+
+
+def failures(counts: dict, flow_rows: list[dict], max_fraction: float, examples) -> dict:
+    """Dead letters of annotate and tokenize against each stage's input: above `max_fraction`
+    the run is failed (`exceeded`), with the first errors (smallest ids) to start from."""
+    out_of = {r["stage"]: r["out"] for r in flow_rows}
+    dead = counts["reasons"].get(records.DEAD_LETTER, {})
+    stages = {}
+    for stage in FAILURE_STAGES:
+        n_in = out_of.get(_FAILURE_INPUT[stage], 0)
+        failed = dead.get(stage, {}).get("docs", 0)
+        fraction = failed / n_in if n_in else 0.0
+        stages[stage] = {"input": n_in, "failed": failed, "fraction": fraction,
+                         "exceeded": fraction > max_fraction}
+    return {"max_fraction": max_fraction, "stages": stages,
+            "first_errors": [{"stage": s, "id": i, "error": e} for s, i, e in examples]}
+
+
 def build_stats(counts: dict, inputs: dict, manifest_totals: dict, tokenizer: dict,
-                policy: dict) -> dict:
+                policy: dict, stage_docs: dict | None = None, max_failure_fraction: float = 1.0,
+                failure_examples=()) -> dict:
     outs = counts["outcomes"]
     identity = {}
     for unit in ("docs", "bytes"):
@@ -137,6 +184,39 @@ def build_stats(counts: dict, inputs: dict, manifest_totals: dict, tokenizer: di
                           "duplicate": outs[records.DUPLICATE][unit],
                           "dead_letter": outs[records.DEAD_LETTER][unit],
                           "sum": rhs, "holds": rhs == inputs[unit]}
-    return {"input": inputs, **counts, "identity": identity, "funnel": funnel(counts, inputs, manifest_totals),
-            "identity_holds": all(v["holds"] for v in identity.values()),
-            "shards": manifest_totals, "tokenizer": tokenizer, "policy": policy}
+    stats = {"input": inputs, **counts, "identity": identity,
+             "funnel": funnel(counts, inputs, manifest_totals),
+             "identity_holds": all(v["holds"] for v in identity.values()),
+             "shards": manifest_totals, "tokenizer": tokenizer, "policy": policy}
+    if stage_docs is not None:
+        stats["flow"] = flow(counts, inputs, stage_docs)
+        stats["failures"] = failures(counts, stats["flow"], max_failure_fraction, failure_examples)
+    return stats
+
+
+def problems(stats: dict) -> list[str]:
+    """What makes a run failed, one line each: the identity, a stage that lost documents, a
+    failure fraction over its bound. Empty for a good run."""
+    out = []
+    ident = stats["identity"]
+    for unit in ("docs", "bytes"):
+        v = ident[unit]
+        if not v["holds"]:
+            out.append(f"identity fails in {unit}: {v['input']} input, {v['sum']} accounted "
+                       f"(kept {v['kept']} + dropped {v['dropped']} + duplicate {v['duplicate']} "
+                       f"+ dead_letter {v['dead_letter']}): {v['input'] - v['sum']} unaccounted")
+    for row in stats.get("flow", []):
+        if not row["holds"]:
+            lost = row["in"] - row["left"] - row["out"]
+            out.append(f"stage {row['stage']}: {row['in']} documents in, {row['left']} left with "
+                       f"an outcome, {row['out']} out: {lost} {'lost' if lost > 0 else 'extra'}")
+    fails = stats.get("failures")
+    if fails:
+        for stage, v in fails["stages"].items():
+            if v["exceeded"]:
+                first = [e for e in fails["first_errors"] if e["stage"] == stage][:3]
+                named = "; ".join(f"{e['id']}: {e['error']}" for e in first)
+                out.append(f"{stage} failed on {v['failed']} of {v['input']} documents "
+                           f"({v['fraction']:.2%} > --max_failure_fraction "
+                           f"{fails['max_fraction']:g}); first errors: {named}")
+    return out

@@ -30,12 +30,15 @@ def corpus_config(opts, input_label: str) -> dict:
 
 
 def check_policy_inputs(policy, opts) -> None:
-    """A policy reading the quality classifier's score needs the classifier: without it every
-    document would lack the signal and pass the rule unjudged."""
+    """Before any work: every rule must read a signal that the annotate stage records (the
+    quality classifier's only with --quality_model, or from annotated documents that may hold
+    it). A rule over a missing signal would pass every document unjudged."""
     from quality.classifier import SIGNAL
+    from quality.signals import recorded_signals
 
-    if any(r.signal == SIGNAL for r in policy.rules) and not (opts.quality_model or opts.from_annotated):
-        raise ValueError(f"policy {policy.name!r} reads {SIGNAL}: pass --quality_model")
+    with_model = bool(opts.quality_model or opts.from_annotated)
+    hint = "" if with_model else f" ({SIGNAL} needs --quality_model)"
+    policy.check_signals(recorded_signals(with_model), hint)
 
 
 def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
@@ -47,6 +50,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
         # Re-selection: the documents and their signals come from a previous run's annotated/.
         docs = p | "Read annotated" >> ReadAnnotated(opts.from_annotated)
         input_docs, input_dead, early_dead, annotated_docs = docs, (), (), docs
+        unique_docs = docs
     else:
         read = p | "Read" >> ReadDocuments(
             input_pattern, text_field=opts.text_field, id_field=opts.id_field,
@@ -54,7 +58,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
         unique = read.docs | "Unique ids" >> stages.DedupIds()
         annotated = unique.docs | "Annotate" >> beam.ParDo(stages.Annotate(opts.quality_model)).with_outputs(
             stages.DEAD_LETTER_TAG, main="docs")
-        input_docs, input_dead = read.docs, (read.dead_letter,)
+        input_docs, input_dead, unique_docs = read.docs, (read.dead_letter,), unique.docs
         early_dead = (read.dead_letter, unique.dead_letter, annotated.dead_letter)
         annotated_docs = annotated.docs
     cuts = top_fraction_cuts(p, annotated_docs, policy)
@@ -120,9 +124,33 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
               | "Count input" >> beam.CombineGlobally(accounting.CountInput()))
     resolved = (cuts | "Resolved policy" >> beam.Map(lambda c: policy.resolve(c).to_dict())
                 if cuts else p | "Policy" >> beam.Create([policy.to_dict()]))
+    stage_docs = count_stages({"read": unique_docs, "annotated": annotated_docs,
+                               "selected": selected.docs, "deduplicated": kept,
+                               "tokenized": tokenized.docs})
+    failure_examples = (dead
+                        | "Stage failures" >> beam.FlatMap(_stage_failure)
+                        | "First failures" >> beam.combiners.Top.Smallest(FAILURE_EXAMPLES))
     (counts | "Stats" >> beam.Map(_write_stats, AsSingleton(inputs), AsSingleton(manifest),
                                   AsSingleton(tok_info), AsSingleton(resolved),
-                                  AsSingleton(near_stats), out))
+                                  AsSingleton(near_stats), AsSingleton(stage_docs),
+                                  AsSingleton(failure_examples), opts.max_failure_fraction, out))
+
+
+FAILURE_EXAMPLES = 10  # annotate/tokenize errors named in stats.json, smallest ids first
+
+
+def _stage_failure(letter):
+    if letter["stage"] in accounting.FAILURE_STAGES:
+        yield letter["stage"], letter["id"], letter["error"][:500]
+
+
+def count_stages(pcolls: dict):
+    """{stage: documents} counted on each stage's output PCollection, as a singleton: the
+    accounting's flow compares them with what each stage let go (`accounting.flow`)."""
+    labels = [pc | f"Count {stage}" >> beam.Map(lambda _, s=stage: s) for stage, pc in pcolls.items()]
+    return (labels | "Stage outputs" >> beam.Flatten()
+            | "Count stage outputs" >> beam.combiners.Count.PerElement()
+            | "Stage counts" >> beam.combiners.ToDict())
 
 
 def deduplicate(docs, opts):
@@ -200,8 +228,10 @@ def _write_manifest(shard_infos, tok_info, out, config):
     return manifest["totals"]
 
 
-def _write_stats(counts, inputs, manifest_totals, tok_info, policy, near_stats, out):
-    stats = accounting.build_stats(counts, inputs, manifest_totals, tok_info, policy)
+def _write_stats(counts, inputs, manifest_totals, tok_info, policy, near_stats, stage_docs,
+                 failure_examples, max_failure_fraction, out):
+    stats = accounting.build_stats(counts, inputs, manifest_totals, tok_info, policy, stage_docs,
+                                   max_failure_fraction, failure_examples)
     stats["near_dedup"] = near_stats
     shards.write_json(FileSystems.join(out, STATS), stats)
     return stats

@@ -17,6 +17,10 @@ DEFAULT_SHARD_TARGET_MB = 64
 # (pretrain.train.TrainConfig.holdout_shards = 1), here at most 1/8 of the corpus, and 8 shards
 # give 8 DataLoader workers or ranks one file each to read. A design choice, not a published one.
 DEFAULT_MIN_SHARDS = 8
+# Readable documents that annotate or tokenize fail on point at a bug in a signal or the
+# tokenizer, not at bad data; above this fraction of a stage's input the run exits non-zero
+# (after writing everything). One in a thousand: a design choice, not a published figure.
+DEFAULT_MAX_FAILURE_FRACTION = 0.001
 
 
 class SieveOptions(PipelineOptions):
@@ -86,6 +90,10 @@ class SieveOptions(PipelineOptions):
                             help="Documents with more UTF-8 bytes of text are dead-lettered.")
         parser.add_argument("--max_record_bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES,
                             help="Input lines longer than this are dead-lettered without being held.")
+        parser.add_argument("--max_failure_fraction", type=float, default=DEFAULT_MAX_FAILURE_FRACTION,
+                            help="Readable documents that fail annotate or tokenize are a bug, not "
+                                 "data: above this fraction of either stage's input the run still "
+                                 "writes its outputs, then exits non-zero naming the first errors.")
 
 
 def _bool(value: str) -> bool:

@@ -67,6 +67,15 @@ class Policy:
         """Every rule the document fails: what each rule would drop on its own."""
         return [rule.name for rule in self.rules if not rule.passes(signals.get(rule.signal))]
 
+    def check_signals(self, known: frozenset[str] | set[str], hint: str = "") -> None:
+        """Raises ValueError naming every rule whose signal is not in `known`: such a rule would
+        find the value missing on every document and pass them all without a word."""
+        unknown = [r for r in self.rules if r.signal not in known]
+        if unknown:
+            listed = ", ".join(f"{r.name!r} reads {r.signal!r}" for r in unknown)
+            raise ValueError(f"policy {self.name!r}: no stage records the signal of rule(s) {listed}"
+                             f"{hint}. Known signals: {', '.join(sorted(known))}")
+
     def top_fraction_rules(self) -> list[Rule]:
         return [r for r in self.rules if r.top_fraction is not None]
 

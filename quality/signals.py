@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 from quality import c4, fineweb, gopher
 from quality.text import Units
+
+LANGUAGE_SIGNALS = ("lang", "lang_score")  # recorded by the language identifier (quality.langid)
 
 
 def text_signals(text: str) -> dict[str, float]:
@@ -26,3 +30,13 @@ def text_signals(text: str) -> dict[str, float]:
     signals.update(c4.c4_signals(units, "fineweb", fw_clean, fw_stats))
     signals.update(fineweb.fineweb_signals(Units(fw_clean), n_words=fw_stats["words"]))
     return signals
+
+
+@functools.lru_cache(maxsize=2)
+def recorded_signals(quality_model: bool = False) -> frozenset[str]:
+    """Every signal name the annotate stage records on a document: `text_signals` (the same
+    names for every text), the language identifier's and, with a quality model, its score."""
+    from quality.classifier import SIGNAL
+
+    names = set(text_signals("A probe text.")) | set(LANGUAGE_SIGNALS)
+    return frozenset(names | {SIGNAL} if quality_model else names)
