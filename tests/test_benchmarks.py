@@ -1,0 +1,37 @@
+"""Quick modes of the hand-run benchmarks, so none rots: the multi-run stress check of the whole
+job and the pieces of the real-corpus builder that need no download."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+from benchmarks import real_corpus, stress_runs
+from pipeline.__main__ import SAMPLE
+
+
+def test_stress_quick_mode_checks_runs_and_compares_their_bytes(tmp_path, capsys):
+    lines = gzip.open(SAMPLE, "rt", encoding="utf-8").readlines()[::10]  # ~270 documents
+    (tmp_path / "slice.jsonl").write_text("".join(lines), encoding="utf-8")
+    code = stress_runs.main(["--quick", "--input", str(tmp_path / "slice.jsonl"),
+                             "--workdir", str(tmp_path / "w"), "--",
+                             "--policy", "none", "--vocab_size", "2000"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    rows = [json.loads(line) for line in printed.splitlines() if line.startswith("{")]
+    assert [r["mode"] for r in rows] == ["in process", "2 processes"]
+    assert rows[0]["kept"] == rows[1]["kept"] > 0 and rows[0]["peak_rss_mb"] > 0
+    assert "all 2 runs passed" in printed
+    # A run that differs is caught.
+    rows[1] = {**rows[1], "ledger": "0" * 64, "problems": ["stage selected: 1 lost"]}
+    assert stress_runs.verdict(rows) == ["run 1: stage selected: 1 lost",
+                                         "run 1: ledger differ from run 0's"]
+
+
+def test_real_corpus_helpers():
+    assert [real_corpus.lang_tag(x) for x in ("de-DE", "pt-BR", "C", "sr@latin", "zh_CN")] == \
+        ["de", "pt_BR", "en", "sr_Latn", "zh_CN"]
+    page = '.\\" a comment\n.TH LS 1\n.SH NAME\nls \\- list files\n.B bold "two words"\n.PP\nplain text'
+    text = real_corpus.roff_to_text(page)
+    assert "comment" not in text and "ls - list files" in text and "bold two words" in text
+    assert real_corpus.rank("a") == real_corpus.rank("a") != real_corpus.rank("b")
