@@ -6,6 +6,9 @@ worker processes on the same input, checking every run and that all runs wrote t
         --workdir /tmp/sieve-stress --runs 10 -- --policy none            # about an hour on 2 cores
     python -m benchmarks.stress_runs --quick                               # the bundled sample, 2 runs
 
+A session too short for all runs can stop and go on later with `--resume`: each finished run's row
+is appended to WORKDIR/results.jsonl and a resumed stress runs only the runs missing from it.
+
 Each run is a fresh `python -m pipeline --input ... --output WORKDIR/run-NN ARGS` (arguments
 after `--` are passed on; the default is `--policy none`), the first in process, the others with
 `--direct_running_mode=multi_processing --direct_num_workers=W`. A run passes when it exits 0, its
@@ -105,10 +108,24 @@ def check_output(out: Path) -> dict:
     }
 
 
-def stress(input_glob: str, workdir: Path, runs: int, workers: int, job_args: list[str]) -> list[dict]:
+RESULTS = "results.jsonl"  # one row per finished run, in the workdir; --resume reads it
+
+
+def stress(input_glob: str, workdir: Path, runs: int, workers: int, job_args: list[str],
+           resume: bool = False) -> list[dict]:
     workdir.mkdir(parents=True, exist_ok=True)
+    results = workdir / RESULTS
+    done = {}
+    if resume and results.exists():
+        done = {r["run"]: r for r in map(json.loads, results.read_text().splitlines()) if r}
+    elif results.exists():
+        results.unlink()
     rows = []
     for i in range(runs + 1):
+        if i in done:
+            rows.append(done[i])
+            print(json.dumps({**done[i], "resumed": True}), flush=True)
+            continue
         mode = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"] if i else []
         out = workdir / f"run-{i:02d}"
         args = [f"--input={input_glob}", f"--output={out}", *job_args, *mode]
@@ -121,6 +138,8 @@ def stress(input_glob: str, workdir: Path, runs: int, workers: int, job_args: li
             row["problems"] = [f"unreadable output: {type(e).__name__}: {e}"]
         rows.append(row)
         print(json.dumps(row), flush=True)
+        with results.open("a") as f:
+            f.write(json.dumps(row) + "\n")
     return rows
 
 
@@ -160,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true",
                     help="the bundled sample, one in-process and one 2-process run (tests use it)")
+    ap.add_argument("--resume", action="store_true",
+                    help=f"keep the runs already in WORKDIR/{RESULTS} (same input and arguments "
+                         "assumed) and run only the missing ones")
     args = ap.parse_args(own)
     if args.quick:
         from pipeline.__main__ import SAMPLE
@@ -167,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         args.input, args.runs = args.input or str(SAMPLE), 1
     if not args.input:
         ap.error("--input is required (or --quick)")
-    rows = stress(args.input, Path(args.workdir), args.runs, args.workers, job_args or ["--policy", "none"])
+    rows = stress(args.input, Path(args.workdir), args.runs, args.workers, job_args or ["--policy", "none"],
+                  resume=args.resume)
     print_table(rows)
     problems = verdict(rows)
     print("\n" + ("\n".join(problems) if problems else

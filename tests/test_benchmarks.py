@@ -10,7 +10,7 @@ from benchmarks import real_corpus, stress_runs
 from pipeline.__main__ import SAMPLE
 
 
-def test_stress_quick_mode_checks_runs_and_compares_their_bytes(tmp_path, capsys):
+def test_stress_quick_mode_checks_runs_and_compares_their_bytes(tmp_path, capsys, monkeypatch):
     lines = gzip.open(SAMPLE, "rt", encoding="utf-8").readlines()[::10]  # ~270 documents
     (tmp_path / "slice.jsonl").write_text("".join(lines), encoding="utf-8")
     code = stress_runs.main(["--quick", "--input", str(tmp_path / "slice.jsonl"),
@@ -22,6 +22,11 @@ def test_stress_quick_mode_checks_runs_and_compares_their_bytes(tmp_path, capsys
     assert [r["mode"] for r in rows] == ["in process", "2 processes"]
     assert rows[0]["kept"] == rows[1]["kept"] > 0 and rows[0]["peak_rss_mb"] > 0
     assert "all 2 runs passed" in printed
+    # Resumed: the finished runs are read back from results.jsonl and no job is started.
+    started = []
+    monkeypatch.setattr(stress_runs, "_run_job", lambda *a: started.append(a))
+    again = stress_runs.stress(str(tmp_path / "slice.jsonl"), tmp_path / "w", 1, 2, [], resume=True)
+    assert started == [] and again == rows
     # A run that differs is caught.
     rows[1] = {**rows[1], "ledger": "0" * 64, "problems": ["stage selected: 1 lost"]}
     assert stress_runs.verdict(rows) == ["run 1: stage selected: 1 lost",
