@@ -62,7 +62,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
         early_dead = (read.dead_letter, unique.dead_letter, annotated.dead_letter)
         annotated_docs = annotated.docs
     cuts = top_fraction_cuts(p, annotated_docs, policy)
-    select = stages.Select(policy)
+    select = stages.Select(policy, invert=opts.invert_policy)
     selected = (annotated_docs
                 | "Select" >> (beam.ParDo(select, AsSingleton(cuts)) if cuts else beam.ParDo(select))
                 .with_outputs(stages.DROPPED_TAG, main="docs"))

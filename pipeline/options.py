@@ -60,6 +60,11 @@ class SieveOptions(PipelineOptions):
         parser.add_argument("--from_annotated", default=None,
                             help="Start from a previous run's OUTPUT/annotated/ directory instead "
                                  "of raw input: re-select under --policy without recomputing signals.")
+        parser.add_argument("--invert_policy", default=False, type=_bool,
+                            help="Write the documents the policy drops, as they are (no text "
+                                 "transform), and drop those it keeps (reason "
+                                 "'passed_policy'): the rejected text as shards, e.g. a study's "
+                                 "junk arm. The ledger still names every rule each one fails.")
         parser.add_argument("--url_dedup", default=True, type=_bool,
                             help="Keep one document per normalized URL (documents without a URL pass).")
         parser.add_argument("--near_dedup", default=True, type=_bool,
@@ -106,7 +111,7 @@ def _bool(value: str) -> bool:
 
 # Options that define the corpus (recorded in the manifest); runner options are not among them,
 # so the manifest is the same whatever runner or worker count made it.
-CORPUS_CONFIG_KEYS = ("input", "from_annotated", "policy", "quality_model", "url_dedup",
+CORPUS_CONFIG_KEYS = ("input", "from_annotated", "policy", "invert_policy", "quality_model", "url_dedup",
                       "near_dedup", "minhash_bands", "minhash_rows", "minhash_threshold",
                       "exact_jaccard_check", "jaccard_threshold", "dedup_keeper_signal",
                       "dedup_max_rounds", "subdoc_dedup", "text_field", "id_field", "tokenizer", "vocab_size",

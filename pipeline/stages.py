@@ -76,19 +76,36 @@ class Annotate(beam.DoFn):
         yield {**doc, "text": text, "signals": sig, "dedup_key": normalize.dedup_key(text)}
 
 
+# Drop reason of the documents a policy keeps when the selection is inverted (--invert_policy).
+PASSED_POLICY = "passed_policy"
+
+
 class Select(beam.DoFn):
     """Applies the policy: the first failing rule names the drop reason. Documents that pass get
     the policy's text transform (C4's line cleaning), whose removed lines and bytes are recorded
-    on the document (`transform`) and counted apart from document-level drops."""
+    on the document (`transform`) and counted apart from document-level drops.
 
-    def __init__(self, policy: Policy):
+    Inverted (`invert=True`), the documents that fail some rule go on, untransformed, carrying
+    the rules they fail (`failures`), and those that pass every rule are dropped as
+    PASSED_POLICY: the text a policy rejects, for studying what it removes."""
+
+    def __init__(self, policy: Policy, invert: bool = False):
         self.policy = policy
+        self.invert = invert
 
     def process(self, doc, thresholds=None):
         policy = self.policy.resolve(thresholds) if thresholds else self.policy
         failures = policy.failures(doc["signals"])
         for rule in failures:
             Metrics.counter("select", f"would_drop.{rule}").inc()
+        if self.invert:
+            if failures:
+                yield {**doc, "failures": failures}
+            else:
+                Metrics.counter("select", f"dropped.{PASSED_POLICY}").inc()
+                yield beam.pvalue.TaggedOutput(DROPPED_TAG, records.doc_outcome(
+                    {**doc, "failures": []}, records.DROPPED, reason=PASSED_POLICY))
+            return
         if failures:
             reason = failures[0]  # the first failing rule in policy order
             Metrics.counter("select", f"dropped.{reason}").inc()

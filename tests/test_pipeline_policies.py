@@ -146,3 +146,24 @@ def test_dedup_options_keep_the_identity(slice_file, tmp_path):
     off = _run(slice_file, tmp_path / "off", "--policy=lang", "--near_dedup=false")
     assert off["near_dedup"] is None and "near_duplicate" not in off["reasons"].get("duplicate", {})
     assert not (tmp_path / "off" / "clusters").exists()
+
+
+def test_inverted_policy_writes_what_the_policy_drops(slice_file, tmp_path):
+    common = ("--policy=gopher", "--near_dedup=false", "--url_dedup=false")
+    normal = _run(slice_file, tmp_path / "normal", *common)
+    inverted = _run(slice_file, tmp_path / "inverted", *common, "--invert_policy=true")
+    assert normal["identity_holds"] and inverted["identity_holds"]
+
+    def ledger(name):
+        return [json.loads(l) for p in (tmp_path / name / "ledger").glob("*.jsonl") for l in p.open()]
+
+    def ids(rows, *outcomes, reason=None):
+        return {r["id"] for r in rows if r["outcome"] in outcomes
+                and (reason is None or r.get("reason") == reason)}
+
+    a, b = ledger("normal"), ledger("inverted")
+    rejected = {r["id"] for r in a if r["outcome"] == "dropped"}
+    assert rejected and ids(b, "kept", "duplicate") == rejected
+    assert ids(b, "dropped", reason="passed_policy") == ids(a, "kept", "duplicate")
+    # What the inverted run writes carries the rules each document fails, never none.
+    assert all(r["failures"] for r in b if r["outcome"] == "kept")
