@@ -79,6 +79,7 @@ class TrainConfig:
     eval_every: int = 0               # 0: only at the end
     eval_shards: Optional[str] = None  # held-out pipeline output (same tokenizer)
     holdout_shards: int = 1           # else: the last N shards are held out (if there are more)
+    train_shards: Optional[list] = None  # train on these shard names only (none held out)
     eval_tokens: int = evaluate.EVAL_TOKENS
     probe_data: Optional[str] = None  # directory of Reuters*.arff: run the probe at the end
     tensorboard: bool = True          # RUN_DIR/tb, when torch.utils.tensorboard imports
@@ -243,6 +244,11 @@ def train(cfg: TrainConfig) -> dict:
     os.makedirs(out, exist_ok=True)
     manifest = data.read_manifest(cfg.shards)
     train_shards, heldout = evaluate.split_shards(manifest, 0 if cfg.eval_shards else cfg.holdout_shards)
+    if cfg.train_shards is not None:  # a subset (e.g. a study's unique-token budget)
+        unknown = sorted(set(cfg.train_shards) - {s["name"] for s in manifest["shards"]})
+        if unknown or not cfg.train_shards:
+            raise ValueError(f"train_shards must name shards of {cfg.shards}; unknown: {unknown}")
+        train_shards, heldout = sorted(cfg.train_shards), []
     torch.manual_seed(cfg.seed)
     raw_model = build_model(cfg, manifest).to(device)
     tokens_per_step = cfg.batch_size * cfg.grad_accum * world * cfg.seq_len
@@ -303,7 +309,7 @@ def train(cfg: TrainConfig) -> dict:
         print(f"model {cfg.model} {raw_model.cfg.kind}: {raw_model.num_params() / 1e6:.2f}M "
               f"non-embedding parameters, {raw_model.num_params(False) / 1e6:.2f}M in all; "
               f"{world} process(es), {tokens_per_step} tokens/step, {total_steps} steps; "
-              f"held-out: {evaluator.source or 'none (one shard: pass --eval_shards)'}; "
+              f"held-out: {evaluator.source or ('none (train_shards given)' if cfg.train_shards else 'none (one shard: pass --eval_shards)')}; "
               f"run dir {out}", flush=True)
     batches, losses, pending, evals = iter(loader), [], [], []
     window_tokens, started = 0, time.time()
