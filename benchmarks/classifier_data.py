@@ -34,7 +34,6 @@ import argparse
 import collections
 import gzip
 import hashlib
-import html.parser
 import json
 import re
 import subprocess
@@ -44,6 +43,7 @@ from pathlib import Path
 
 from pipeline.sample.build_sample import deb822, read_list, unfold_description
 from quality.normalize import dedup_key, normalize_text
+from workflows.sources import html_to_text
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "pipeline" / "sample" / "sample.jsonl.gz"
@@ -115,40 +115,6 @@ def chunk_documents(texts: Iterable[str]) -> Iterator[str]:
 
 
 # --------------------------------------------------------------------------- sources
-class _HTMLText(html.parser.HTMLParser):
-    BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "dt", "dd",
-             "section", "table", "ul", "ol", "header", "footer", "nav", "main", "blockquote"}
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in ("script", "style"):
-            self.skip += 1
-        elif tag in self.BLOCK:
-            self.parts.append("\n\n" if tag in ("p", "div", "section", "table") else "\n")
-
-    def handle_endtag(self, tag):
-        if tag in ("script", "style") and self.skip:
-            self.skip -= 1
-        elif tag in self.BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data):
-        if not self.skip:
-            self.parts.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    parser = _HTMLText()
-    parser.feed(markup)
-    parser.close()
-    lines = (re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in "".join(parser.parts).split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
 class Workdir:
     """apt-get with its own lists and cache under the workdir (the system's apt state is untouched)."""
 

@@ -1,13 +1,15 @@
 """Quick modes of the hand-run benchmarks, so none rots: the multi-run stress check of the whole
-job and the pieces of the real-corpus builder that need no download."""
+job and the pieces of the real-corpus builder that need no download (its readers live in
+workflows/sources.py)."""
 
 from __future__ import annotations
 
 import gzip
 import json
 
-from benchmarks import real_corpus, stress_runs
+from benchmarks import stress_runs
 from pipeline.__main__ import SAMPLE
+from workflows import sources
 
 
 def test_stress_quick_mode_checks_runs_and_compares_their_bytes(tmp_path, capsys, monkeypatch):
@@ -34,9 +36,9 @@ def test_stress_quick_mode_checks_runs_and_compares_their_bytes(tmp_path, capsys
 
 
 def test_real_corpus_helpers():
-    assert [real_corpus.lang_tag(x) for x in ("de-DE", "pt-BR", "C", "sr@latin", "zh_CN")] == \
+    assert [sources.lang_tag(x) for x in ("de-DE", "pt-BR", "C", "sr@latin", "zh_CN")] == \
         ["de", "pt_BR", "en", "sr_Latn", "zh_CN"]
     page = '.\\" a comment\n.TH LS 1\n.SH NAME\nls \\- list files\n.B bold "two words"\n.PP\nplain text'
-    text = real_corpus.roff_to_text(page)
+    text = sources.roff_to_text(page)
     assert "comment" not in text and "ls - list files" in text and "bold two words" in text
-    assert real_corpus.rank("a") == real_corpus.rank("a") != real_corpus.rank("b")
+    assert sources.rank("a") == sources.rank("a") != sources.rank("b")
