@@ -545,6 +545,10 @@ def _section(sid: str, title: str, body: str) -> str:
     return f'<section id="{sid}"><h2>{esc(title)}</h2>{body}</section>'
 
 
+# Public names of helpers above, for other self-contained pages (workflows/report.py).
+table, svg, nice_ticks, section, coord = _table, _svg, _nice_ticks, _section, _f
+
+
 def summary_section(stats: Mapping, manifest: Mapping) -> str:
     identity = stats.get("identity", {})
     holds = bool(stats.get("identity_holds", all(v.get("holds") for v in identity.values())))

@@ -6,10 +6,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import random
 import re
-import shutil
 import struct
 import subprocess
 import zlib
@@ -299,13 +297,6 @@ def test_report_of_a_real_run(real_run):
     assert (real_run / "report.html").read_text(encoding="utf-8") == page  # same inputs, same bytes
 
 
-def _chromium() -> str | None:
-    for name in (os.environ.get("CHROMIUM", ""), "chromium", "chromium-browser", "google-chrome"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 def _png_pixels(data: bytes) -> np.ndarray:
     """An 8-bit RGB or RGBA PNG as an array (height, width, channels), with the stdlib and numpy."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -348,17 +339,6 @@ def _png_pixels(data: bytes) -> np.ndarray:
         out[y] = cur
         prev = cur
     return out.reshape(height, width, bpp)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """The browser, or a skip; in CI (env CI set) a missing browser fails instead of skipping."""
-    found = _chromium()
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("no chromium binary in CI: .ci/run installs it (apt-get install chromium)")
-        pytest.skip("no chromium binary (apt-get install chromium)")
-    return found
 
 
 def test_report_renders_in_headless_chromium(chromium, real_run, tmp_path):
