@@ -1,4 +1,5 @@
-"""Study definitions and the runner that chains pipeline -> pretrain -> evaluation -> report.
+"""Studies that chain the rooms: corpus -> pipeline -> pretrain -> evaluation -> report.
 
-Nothing here yet: the quality-versus-quantity study arrives with its own issue.
+`python -m workflows run workflows/quality_vs_quantity.yaml --profile P --out DIR` runs the
+quality-versus-quantity study (`workflows/study.py`); `workflows/study_corpus.py` builds its data.
 """

@@ -38,7 +38,7 @@ T5_REPEATS_HURT_FROM = 256  # issue 13's summary of Table 9: "repeating hurts ..
 MUENNIGHOFF_SAFE_REPEATS = 4.0
 
 BOOTSTRAP_RESAMPLES = 2000  # resamples of the seeds per multiplier interval
-BOOTSTRAP_SEED = 13  # numpy default_rng seed (the issue's number): the interval is deterministic
+BOOTSTRAP_SEED = 13  # any fixed numpy default_rng seed: the same results give the same interval
 BOOTSTRAP_PERCENTILES = (2.5, 97.5)  # a 95% percentile interval
 
 
