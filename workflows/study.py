@@ -140,16 +140,20 @@ class Steps:
 # ---------------------------------------------------------------------------------------------
 # Pipeline steps
 
-def run_pipeline(args: list[str]) -> dict:
-    """The whole Beam job, as `python -m pipeline ARGS` runs it, in this process; fails on any
-    problem the job reports (identity, counted flow, failure fraction)."""
+def run_pipeline(args: list[str], workers: int = 0) -> dict:
+    """The whole Beam job, as `python -m pipeline ARGS` runs it, launched from this process (with
+    `workers` > 0, on that many FnApiRunner worker processes); fails on any problem the job
+    reports (identity, counted flow, failure fraction). The worker count is not part of a step's
+    key: the job writes the same bytes whatever it is."""
     import logging
 
     from pipeline import accounting
     from pipeline.__main__ import run
 
     logging.getLogger().setLevel(logging.WARNING)
-    stats = run([*args, "--runner=FnApiRunner"])
+    mode = (["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+            if workers > 0 else [])
+    stats = run([*args, "--runner=FnApiRunner", *mode])
     problems = accounting.problems(stats)
     if problems:
         raise RuntimeError(f"pipeline {' '.join(args)}: " + "; ".join(problems))
@@ -374,7 +378,7 @@ def run_study(study: Mapping, out: str | os.PathLike, corpus_dir: str | None = N
         stats = run_pipeline([f"--input={train_glob}",
                               f"--output={d / 'out'}", "--policy=none", "--write_annotated=true",
                               f"--quality_model={clf['model']}", f"--vocab_size={s['vocab_size']}",
-                              *pipeline_args(first, s)])
+                              *pipeline_args(first, s)], s.get("pipeline_workers", 0))
         return {**_shards(d / "out"), "accounting": _summary(stats)}
 
     annotated = steps.run(f"tier-{first['name']}", annotate_material, annotate_step)
@@ -388,7 +392,8 @@ def run_study(study: Mapping, out: str | os.PathLike, corpus_dir: str | None = N
         def fn(d: Path) -> dict:
             stats = run_pipeline([f"--from_annotated={Path(annotated['dir']) / 'annotated'}",
                                   f"--output={d / 'out'}", f"--tokenizer={tokenizer}",
-                                  f"--policy={tier_policy(tier, d)}", *pipeline_args(tier, s), *extra])
+                                  f"--policy={tier_policy(tier, d)}", *pipeline_args(tier, s), *extra],
+                                 s.get("pipeline_workers", 0))
             return {**_shards(d / "out"), "accounting": _summary(stats)}
 
         return steps.run(name, material, fn)
@@ -406,7 +411,8 @@ def run_study(study: Mapping, out: str | os.PathLike, corpus_dir: str | None = N
         def eval_step(d: Path, path=path) -> dict:
             stats = run_pipeline([f"--input={path}", f"--output={d / 'out'}", "--policy=none",
                                   f"--tokenizer={tokenizer}", "--near_dedup=false",
-                                  "--url_dedup=false", "--num_shards=1", "--write_text=true"])
+                                  "--url_dedup=false", "--num_shards=1", "--write_text=true"],
+                                 s.get("pipeline_workers", 0))
             return {**_shards(d / "out"), "accounting": _summary(stats)}
 
         evals[domain] = steps.run(f"eval-{domain}", material, eval_step)
