@@ -247,6 +247,13 @@ def test_multiplier_exact_on_a_hand_built_curve():
     assert t["bound"] is None and t["text"] == "10"
     assert t["interval"] == [pytest.approx(10.0), pytest.approx(10.0)]
     assert m["monotone"] and "near 10x" in m["summary"]
+    # Budgets larger than what an arm trains on are named: the curve cannot rise there.
+    r = curve_results({1e4: [3.0] * 3, 1e6: [2.0] * 3}, 1e4, [2.5] * 3)
+    r["train_tokens"] = 1e5
+    m = analyse(r)["multiplier"]
+    assert m["unseen_budgets"] == ["raw@1"] and "not more data" in m["summary"]
+    r["train_tokens"] = 1e6
+    assert analyse(r)["multiplier"]["unseen_budgets"] == []
 
 
 def test_multiplier_bounds_without_extrapolation():

@@ -362,7 +362,14 @@ def effective_multiplier(results: Mapping, stats: Mapping) -> dict:
     parts = [f"{t['tier']} {t['text']}x ({t['interval'][0]:.3g}-{t['interval'][1]:.3g})" for t in tiers]
     summary = (f"Raw-tier unique tokens needed to match each filtered tier, as a multiple of the tier's own "
                f"(95% seed-bootstrap interval): {'; '.join(parts)}.")
-    return {"raw_tier": raw_tier, "raw_curve": points,
+    # A budget holding more unique tokens than an arm trains on is never read whole: beyond
+    # train_tokens the curve can only be flat, and a multiplier read there is a bound at best.
+    unseen = [a["id"] for a in raw if a["unique_tokens"] > results["train_tokens"]]
+    if unseen:
+        summary += (f" {len(unseen)} of the {len(raw)} {raw_tier} budgets ({', '.join(unseen)}) hold "
+                    f"more unique tokens than the {results['train_tokens']:,} an arm trains on, so "
+                    "the curve there measures samples of the tier, not more data.")
+    return {"raw_tier": raw_tier, "raw_curve": points, "unseen_budgets": unseen,
             "monotone": bool(np.all(np.diff(bpb) <= 0)), "tiers": tiers, "summary": summary}
 
 
