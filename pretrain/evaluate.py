@@ -92,7 +92,7 @@ def read_documents(shards_dir: str, names: Optional[Iterable[str]] = None,
             if shard_format.TEXT_EXT in sample:
                 size = len(sample[shard_format.TEXT_EXT])
             else:
-                sp = sp if sp is not None else _tokenizer(shards_dir, manifest, required=False)
+                sp = sp if sp is not None else run_tokenizer(shards_dir, manifest, required=False)
                 size = len(sp.decode(tokens.tolist()).encode("utf-8")) if sp else None
             docs.append({"key": key, "tokens": tokens, "bytes": size})
             total += tokens.size
@@ -101,7 +101,7 @@ def read_documents(shards_dir: str, names: Optional[Iterable[str]] = None,
     return docs
 
 
-def _tokenizer(shards_dir: str, manifest: dict, required: bool = True):
+def run_tokenizer(shards_dir: str, manifest: dict, required: bool = True):
     """The sentencepiece model beside the manifest; False when absent and not required."""
     import sentencepiece as spm
 

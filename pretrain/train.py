@@ -202,7 +202,7 @@ class Evaluator:
                 objective_params=self.cfg.objective_params, vocab_size=int(tok["vocab_size"]),
                 autocast=autocast))
         if final and self.cfg.probe_data:
-            sp = evaluate._tokenizer(self.cfg.shards, self.manifest)
+            sp = evaluate.run_tokenizer(self.cfg.shards, self.manifest)
             out["probe"] = evaluate.probe(model, sp, self.cfg.probe_data, seq_len=self.cfg.seq_len,
                                           special=special, device=device, autocast=autocast)
         return out

@@ -272,7 +272,7 @@ class Evaluation:
         bpb = {"overall": evaluate.bits_per_byte(nll, size), "domains": domains}
         probe = None
         if s.get("probe_data"):
-            sp = evaluate._tokenizer(shards_dir, manifest)
+            sp = evaluate.run_tokenizer(shards_dir, manifest)
             probe = evaluate.probe(model, sp, s["probe_data"], seq_len=s["seq_len"],
                                    special=special, device=s["device"])
         return bpb, probe
