@@ -1030,14 +1030,21 @@ def render_report(stats: Mapping, manifest: Mapping | None, ledger_rows: Iterabl
             signals_section(col, rules), languages_section(col, rules), lengths_section(col, rules),
             examples_section(col, stats, rules), duplicates_section(col, stats),
             dead_letters_section(col, stats), sources_section(stats)]
-    nav = "<nav>" + "".join(f'<a href="#{sid}">{name}</a>' for sid, name in SECTIONS) + "</nav>"
+    header = (f"<h1>Sieve corpus report</h1><p class=\"note\">{esc(title[len('Sieve report: '):])} · "
+              f"format {esc(manifest.get('format', '?'))}</p>")
+    return html_page(title, header, SECTIONS, body, CSS)
+
+
+def html_page(title: str, header: str, sections, body: list[str], css: str) -> str:
+    """A self-contained page: no script, nothing fetched (the CSP allows inline styles and data:
+    images only), `header` (HTML) above a link to each (id, name) of `sections`, then `body`."""
+    nav = "<nav>" + "".join(f'<a href="#{sid}">{name}</a>' for sid, name in sections) + "</nav>"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "style-src 'unsafe-inline'; img-src data:\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>"
-            f"<h1>Sieve corpus report</h1><p class=\"note\">{esc(title[len('Sieve report: '):])} · "
-            f"format {esc(manifest.get('format', '?'))}</p>{nav}" + "".join(body) + "</main></body></html>\n")
+            f"<title>{esc(title)}</title><style>{css}</style></head><body><main>"
+            f"{header}{nav}" + "".join(body) + "</main></body></html>\n")
 
 
 # ---------------------------------------------------------------------------------------------

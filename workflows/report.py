@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from quality.report import CSS, coord, esc, fmt_int, fmt_num, nice_ticks, section, svg, table
+from quality.report import CSS, coord, esc, fmt_int, fmt_num, html_page, nice_ticks, section, svg, table
 from workflows.analysis import analyse
 
 SECTIONS = (("summary", "Summary"), ("verdicts", "Verdicts"), ("arms", "Arms"),
@@ -299,13 +299,7 @@ def render_study_report(results: Mapping) -> str:
     title = f"Sieve study: {results.get('study', '?')} ({results.get('profile', '?')})"
     body = [summary_section(results), verdicts_section(q), arms_section(results, q), plot_section(results, q),
             domains_section(results, q), multiplier_section(q), probe_section(results, q)]
-    nav = "<nav>" + "".join(f'<a href="#{sid}">{name}</a>' for sid, name in SECTIONS) + "</nav>"
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'; img-src data:\">"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{CSS}{STUDY_CSS}</style></head><body><main>"
-            f"<h1>{esc(title)}</h1>{nav}" + "".join(body) + "</main></body></html>\n")
+    return html_page(title, f"<h1>{esc(title)}</h1>", SECTIONS, body, CSS + STUDY_CSS)
 
 
 def write_study_report(results: Mapping, path: str) -> str:
