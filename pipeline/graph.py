@@ -72,10 +72,14 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
         tok = (p | "Tokenizer path" >> beam.Create([opts.tokenizer])
                | "Load tokenizer" >> beam.ParDo(tokenize.LoadTokenizer(out)))
     else:
+        chosen = (kept
+                  | "Tokenizer candidates" >> beam.Map(tokenize.sample_candidate)
+                  | "Tokenizer sample" >> beam.combiners.Top.Smallest(opts.tokenizer_sample_docs)
+                  | "Within character budget" >> beam.Map(tokenize.choose_sample,
+                                                          opts.tokenizer_sample_chars))
         tok = (kept
-               | "Tokenizer sample keys" >> beam.Map(tokenize.sample_key)
-               | "Tokenizer sample" >> beam.combiners.Top.Of(
-                   opts.tokenizer_sample_docs, key=lambda kv: kv[0], reverse=True)
+               | "Tokenizer sample texts" >> beam.FlatMap(tokenize.sample_text, AsSingleton(chosen))
+               | "Collect sample" >> beam.combiners.ToList()
                | "Train tokenizer" >> beam.ParDo(tokenize.TrainTokenizer(opts.vocab_size, out)))
     tokenized = kept | "Tokenize" >> beam.ParDo(tokenize.Tokenize(), AsSingleton(tok)).with_outputs(
         tokenize.DEAD_LETTER_TAG, main="docs")

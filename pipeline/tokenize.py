@@ -1,8 +1,10 @@
 """Tokenizer stages: train sentencepiece on a hash-chosen sample of kept documents, then encode.
 
-The sample is the `tokenizer_sample_docs` kept documents with the smallest hash of their id,
-chosen by a Beam combiner (no worker sees more than its share plus the running top-N), and the
-training itself runs single-threaded on sorted input, so the model is the same on every runner.
+The sample is chosen on small records: the `tokenizer_sample_docs` kept documents with the
+smallest hash of their id (a Beam combiner over (hash, id, characters), so no worker holds more
+than its share plus the running top-N), cut to the first ones in hash order whose texts fit in
+`tokenizer_sample_chars`. Only then are those documents' texts collected. Training runs on sorted
+input with a fixed thread count, so the model is the same on every runner and machine.
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ DEAD_LETTER_TAG = "dead_letter"
 # Reserved ids, the same in every Sieve tokenizer so objectives need no lookup table.
 SPECIAL_IDS = {"pad": 0, "unk": 1, "bos": 2, "eos": 3, "mask": 4}
 MASK_PIECE = "<mask>"
-# Characters of each sampled document used for training: bounds the sample's memory.
+# Characters of each sampled document used for training: no single document dominates.
 SAMPLE_CHARS_PER_DOC = 20_000
+# Threads of sentencepiece training. The model depends on the thread count (its E-step sums in
+# per-thread parts; measured: 1, 2 and 4 threads give three different models, each the same on
+# every rerun), so it is fixed here, never taken from the machine's core count.
+TRAIN_THREADS = 4
 # sentencepiece skips training lines longer than this many bytes (its default is 4192).
 MAX_SENTENCE_BYTES = 8192
 # Unigram LM (Kudo 2018) as in T5 and ALBERT; 0.9995 character coverage is sentencepiece's
@@ -52,7 +58,7 @@ def train_sentencepiece(texts: list[str], vocab_size: int) -> bytes:
         model_type=MODEL_TYPE, character_coverage=CHARACTER_COVERAGE,
         pad_id=SPECIAL_IDS["pad"], unk_id=SPECIAL_IDS["unk"], bos_id=SPECIAL_IDS["bos"],
         eos_id=SPECIAL_IDS["eos"], control_symbols=[MASK_PIECE], hard_vocab_limit=False,
-        num_threads=1, shuffle_input_sentence=False, max_sentence_length=MAX_SENTENCE_BYTES,
+        num_threads=TRAIN_THREADS, shuffle_input_sentence=False, max_sentence_length=MAX_SENTENCE_BYTES,
         minloglevel=2)
     return model.getvalue()
 
@@ -129,8 +135,31 @@ def _write(path: str, data: bytes) -> None:
         f.write(data)
 
 
-def sample_key(doc: dict) -> tuple[int, str]:
-    return (shard_format.stable_hash("tokenizer-sample:" + doc["id"]), doc["text"][:SAMPLE_CHARS_PER_DOC])
+def _sample_hash(doc_id: str) -> int:
+    return shard_format.stable_hash("tokenizer-sample:" + doc_id)
+
+
+def sample_candidate(doc: dict) -> tuple[int, str, int]:
+    """(hash, id, characters it would give): the small record the sample is chosen on."""
+    return _sample_hash(doc["id"]), doc["id"], min(len(doc["text"]), SAMPLE_CHARS_PER_DOC)
+
+
+def choose_sample(candidates: list, max_chars: int) -> frozenset:
+    """Ids of the candidates, in hash order, up to and including the one that reaches
+    `max_chars` (so at least one document whenever there is one)."""
+    chosen, total = [], 0
+    for _, doc_id, chars in sorted(candidates):
+        if total >= max_chars:
+            break
+        chosen.append(doc_id)
+        total += chars
+    return frozenset(chosen)
+
+
+def sample_text(doc: dict, chosen: frozenset):
+    """(hash, text) of a chosen document, the training input."""
+    if doc["id"] in chosen:
+        yield _sample_hash(doc["id"]), doc["text"][:SAMPLE_CHARS_PER_DOC]
 
 
 def encode_document(sp, text: str, dtype: np.dtype) -> tuple[np.ndarray, list[int]]:
@@ -149,7 +178,7 @@ class Tokenize(beam.DoFn):
 
     def __init__(self):
         self._sp = None
-        self._sha = None
+        self._model = None
         self.tokens = Metrics.counter("tokenize", "tokens")
 
     def process(self, doc, tok):
@@ -157,12 +186,14 @@ class Tokenize(beam.DoFn):
             yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(
                 doc["id"], "tokenize", tok["error"], doc["bytes"], doc["text"], source=doc["source"]))
             return
-        sha = hashlib.sha256(tok["model"]).digest()
-        if sha != self._sha:
+        model = tok["model"]
+        # The side input is the same object for every element of a bundle: compare identity
+        # first, bytes only when it changes (hashing the model per document cost 4% of a run).
+        if model is not self._model and model != self._model:
             import sentencepiece as spm
 
-            self._sp = spm.SentencePieceProcessor(model_proto=tok["model"])
-            self._sha = sha
+            self._sp = spm.SentencePieceProcessor(model_proto=model)
+        self._model = model
         dtype = shard_format.token_dtype(self._sp.get_piece_size())
         try:
             tokens, starts = encode_document(self._sp, doc["text"], dtype)

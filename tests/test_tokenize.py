@@ -53,3 +53,28 @@ def test_a_foreign_model_without_sieve_special_ids_is_refused(texts, tmp_path):
                                    vocab_size=150, minloglevel=2)
     with pytest.raises(ValueError, match="special ids"):
         tokenize.check_special_ids(model.getvalue())
+
+
+def test_sample_is_chosen_in_hash_order_within_the_character_budget():
+    docs = [{"id": f"d{i}", "text": "x" * (100 * (i + 1))} for i in range(50)]
+    candidates = [tokenize.sample_candidate(d) for d in docs]
+    order = [doc_id for _, doc_id, _ in sorted(candidates)]
+    chars = {d["id"]: len(d["text"]) for d in docs}
+    chosen = tokenize.choose_sample(candidates, 1_000)
+    # The shortest hash-order prefix whose characters reach the budget.
+    prefix, total = [], 0
+    for doc_id in order:
+        if total >= 1_000:
+            break
+        prefix.append(doc_id)
+        total += chars[doc_id]
+    assert chosen == frozenset(prefix) and total >= 1_000
+    assert sum(chars[i] for i in prefix[:-1]) < 1_000
+    assert tokenize.choose_sample(candidates, 1) == frozenset(order[:1])
+    assert tokenize.choose_sample(candidates, 10**9) == frozenset(order)
+    assert tokenize.choose_sample([], 1_000) == frozenset()
+    # Texts come only from chosen documents, cut to SAMPLE_CHARS_PER_DOC.
+    long_doc = {"id": order[0], "text": "y" * (tokenize.SAMPLE_CHARS_PER_DOC + 5)}
+    (h, text), = tokenize.sample_text(long_doc, chosen)
+    assert len(text) == tokenize.SAMPLE_CHARS_PER_DOC and h == candidates[int(order[0][1:])][0]
+    assert list(tokenize.sample_text(docs[0], frozenset())) == []
