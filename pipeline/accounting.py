@@ -101,7 +101,7 @@ class CountInput(beam.CombineFn):
 
 
 def _is_subdoc_empty(reason: str) -> bool:
-    return reason.endswith("_dedup_empty")  # emptied by sub-document dedup (pipeline/dedup.py)
+    return reason.endswith("_dedup_empty")  # emptied by sub-document dedup (pipeline/dedup/decide.py)
 
 
 FUNNEL = (  # stage name, and (outcome, which of its reasons) that leave the corpus there

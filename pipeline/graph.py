@@ -1,7 +1,9 @@
 """The one module that wires the Beam graph: read -> annotate -> select -> dedup -> tokenize -> shard.
 
-Every branch that removes a document emits an outcome row, so the ledger and stats.json can
-show that input = kept + dropped + duplicates + dead-lettered.
+Documents cross one grouping, by shard (`shards.WriteShards`), where the dedup decisions made
+on small records are applied and the kept documents tokenized and written. Every document that
+leaves the corpus becomes an outcome row, so the ledger and stats.json can show that
+input = kept + dropped + duplicates + dead-lettered.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ def check_policy_inputs(policy, opts) -> None:
 
 
 def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
+    """Documents flow through map stages (read, annotate, select) to one grouping, by shard;
+    every global step before it (repeated ids, policy cuts, dedup, the tokenizer sample, the
+    shard count) runs on small records derived from them."""
     out = opts.output
     policy = policies.load(opts.policy)
     check_policy_inputs(policy, opts)
@@ -66,34 +71,45 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
     selected = (annotated_docs
                 | "Select" >> (beam.ParDo(select, AsSingleton(cuts)) if cuts else beam.ParDo(select))
                 .with_outputs(stages.DROPPED_TAG, main="docs"))
-    kept, duplicates, dedup_dropped, near = deduplicate(selected.docs, opts)
+    decided, near_settings = deduplicate(selected.docs, opts)
+    kept = decided["alive"]  # (node, candidate) of the documents dedup keeps
+    # The documents wait for the decisions, the tokenizer and the shard count as (id, compressed
+    # JSON): several times smaller than Python objects, in the runner's buffers and the shuffle.
+    packed = selected.docs | "Pack" >> beam.Map(lambda d: (d["id"], records.pack(d)))
 
     if opts.tokenizer:
         tok = (p | "Tokenizer path" >> beam.Create([opts.tokenizer])
                | "Load tokenizer" >> beam.ParDo(tokenize.LoadTokenizer(out)))
     else:
         chosen = (kept
-                  | "Tokenizer candidates" >> beam.Map(tokenize.sample_candidate)
+                  | "Tokenizer candidates" >> beam.Map(lambda kv: tokenize.sample_candidate(kv[1]))
                   | "Tokenizer sample" >> beam.combiners.Top.Smallest(opts.tokenizer_sample_docs)
                   | "Within character budget" >> beam.Map(tokenize.choose_sample,
                                                           opts.tokenizer_sample_chars))
-        tok = (kept
-               | "Tokenizer sample texts" >> beam.FlatMap(tokenize.sample_text, AsSingleton(chosen))
+        tok = (packed
+               | "Tokenizer sample texts" >> beam.FlatMap(_sample_text, AsSingleton(chosen))
                | "Collect sample" >> beam.combiners.ToList()
                | "Train tokenizer" >> beam.ParDo(tokenize.TrainTokenizer(opts.vocab_size, out)))
-    tokenized = kept | "Tokenize" >> beam.ParDo(tokenize.Tokenize(), AsSingleton(tok)).with_outputs(
-        tokenize.DEAD_LETTER_TAG, main="docs")
 
     if opts.num_shards > 0:
         num_shards = p | "Fixed shard count" >> beam.Create([opts.num_shards])
     else:
         target = opts.shard_target_mb
-        num_shards = (tokenized.docs
-                      | "Estimate sizes" >> beam.Map(shards.size_and_count)
+        num_shards = (kept
+                      | "Estimate sizes" >> beam.Map(lambda kv: shards.estimated_size(kv[1]))
                       | "Total size and documents" >> beam.CombineGlobally(beam.combiners.TupleCombineFn(sum, sum))
                       | "Shard count" >> beam.Map(shards.num_shards_for, target, opts.min_shards))
     n_shards = AsSingleton(num_shards)
-    written = tokenized.docs | "Shards" >> shards.WriteShards(out, n_shards, opts.write_text)
+    early_letters = early_dead | "Early dead letters" >> beam.Flatten(pipeline=p)
+    rows = ((selected.dropped | "Dropped rows" >> beam.Map(lambda r: ("dropped", r)),
+             early_letters | "Dead-letter rows" >> beam.Map(lambda r: (shards.DEAD_LETTER_TAG, r)))
+            | "All rows" >> beam.Flatten())
+    dirs = {shards.OUTCOMES_TAG: FileSystems.join(out, LEDGER_DIR),
+            shards.DEAD_LETTER_TAG: FileSystems.join(out, DEAD_LETTER_DIR),
+            shards.CLUSTERS_TAG: FileSystems.join(out, CLUSTERS_DIR)}
+    written = ({"docs": packed, "decisions": decided["decisions"], "rows": rows}
+               | "Shards" >> shards.WriteShards(out, n_shards, AsSingleton(tok), opts.write_text,
+                                                _unit(opts), dirs))
 
     tok_info = tok | "Tokenizer info" >> beam.Map(tokenize.tokenizer_info)
     config = corpus_config(opts, input_label)
@@ -105,21 +121,12 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
         annotated_docs | "Annotated files" >> shards.WriteSortedJsonl(
             FileSystems.join(out, ANNOTATED_DIR), "annotated", n_shards, compress=True)
 
-    if near is not None:
-        near[dedup.CLUSTERS_TAG] | "Cluster files" >> shards.WriteSortedJsonl(
-            FileSystems.join(out, CLUSTERS_DIR), "clusters", n_shards)
-        near_stats = near[dedup.STATS_TAG]
+    if near_settings is not None:
+        near_stats = dedup.near_stats(written[shards.CLUSTERS_TAG], near_settings, decided["rounds"])
     else:
         near_stats = p | "No near dedup" >> beam.Create([None])
 
-    dead = ((*early_dead, tokenized.dead_letter) | "All dead letters" >> beam.Flatten())
-    dead | "Dead-letter files" >> shards.WriteSortedJsonl(
-        FileSystems.join(out, DEAD_LETTER_DIR), "dead_letter", n_shards)
-
-    outcomes = ((dead | "Dead-letter outcomes" >> beam.Map(records.dead_letter_outcome),
-                 selected.dropped, *dedup_dropped, *duplicates, written.kept)
-                | "All outcomes" >> beam.Flatten())
-    outcomes | "Ledger files" >> shards.WriteSortedJsonl(FileSystems.join(out, LEDGER_DIR), "ledger", n_shards)
+    outcomes = written[shards.OUTCOMES_TAG]
     counts = outcomes | "Count outcomes" >> beam.CombineGlobally(accounting.CountOutcomes())
     inputs = ((input_docs | "Doc bytes" >> beam.Map(lambda d: d["bytes"]),
                *(d | f"Dead-letter bytes {i}" >> beam.Map(lambda r: r["bytes"])
@@ -129,9 +136,8 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
     resolved = (cuts | "Resolved policy" >> beam.Map(lambda c: policy.resolve(c).to_dict())
                 if cuts else p | "Policy" >> beam.Create([policy.to_dict()]))
     stage_docs = count_stages({"read": unique_docs, "annotated": annotated_docs,
-                               "selected": selected.docs, "deduplicated": kept,
-                               "tokenized": tokenized.docs})
-    failure_examples = (dead
+                               "selected": selected.docs}, written[shards.STAGE_TAG])
+    failure_examples = (written[shards.DEAD_LETTER_TAG]
                         | "Stage failures" >> beam.FlatMap(_stage_failure)
                         | "First failures" >> beam.combiners.Top.Smallest(FAILURE_EXAMPLES))
     (counts | "Stats" >> beam.Map(_write_stats, AsSingleton(inputs), AsSingleton(manifest),
@@ -148,44 +154,44 @@ def _stage_failure(letter):
         yield letter["stage"], letter["id"], letter["error"][:500]
 
 
-def count_stages(pcolls: dict):
-    """{stage: documents} counted on each stage's output PCollection, as a singleton: the
-    accounting's flow compares them with what each stage let go (`accounting.flow`)."""
-    labels = [pc | f"Count {stage}" >> beam.Map(lambda _, s=stage: s) for stage, pc in pcolls.items()]
-    return (labels | "Stage outputs" >> beam.Flatten()
+def count_stages(pcolls: dict, labels=None):
+    """{stage: documents} counted on each stage's output PCollection (and on the shard writer's
+    stage labels), as a singleton: the accounting's flow compares them with what each stage
+    let go (`accounting.flow`)."""
+    counted = [pc | f"Count {stage}" >> beam.Map(lambda _, s=stage: s) for stage, pc in pcolls.items()]
+    if labels is not None:
+        counted.append(labels)
+    return (counted | "Stage outputs" >> beam.Flatten()
             | "Count stage outputs" >> beam.combiners.Count.PerElement()
             | "Stage counts" >> beam.combiners.ToDict())
 
 
-def deduplicate(docs, opts):
-    """URL, exact and near-duplicate documents, then repeated paragraphs or spans.
+def _sample_text(packed, chosen):
+    doc_id, blob = packed
+    if doc_id in chosen:
+        yield from tokenize.sample_text(records.unpack(blob), chosen)
 
-    Document-level dedup runs first, so a duplicate's paragraphs do not count as repeats of its
-    keeper's. Returns (docs, [duplicate rows...], [dropped rows...], near-dedup stats singleton).
-    """
-    duplicates, dropped = [], []
+
+def _unit(opts) -> str | None:
+    return None if opts.subdoc_dedup == "none" else opts.subdoc_dedup
+
+
+def deduplicate(docs, opts):
+    """URL, exact and near-duplicate documents, then repeated paragraphs or spans, decided on
+    small records (`pipeline.dedup.Decide`): document-level dedup first, so a duplicate's
+    paragraphs do not count as repeats of its keeper's. Returns (Decide's outputs, the near
+    dedup settings or None)."""
     keeper = opts.dedup_keeper_signal
-    if opts.url_dedup:
-        by_url = docs | "URL dedup" >> dedup.UrlDedup(keeper)
-        docs = by_url["docs"]
-        duplicates.append(by_url[dedup.DUPLICATE_TAG])
-    exact = docs | "Exact dedup" >> dedup.ExactDedup(keeper)
-    docs = exact["docs"]
-    duplicates.append(exact[dedup.DUPLICATE_TAG])
+    near = None
     if opts.near_dedup:
-        near = docs | "Near dedup" >> dedup.NearDedup(
-            bands=opts.minhash_bands, rows=opts.minhash_rows, lsh_threshold=opts.minhash_threshold,
+        near = dedup.NearSettings.make(
+            opts.minhash_bands, opts.minhash_rows, opts.minhash_threshold,
             exact_check=opts.exact_jaccard_check, threshold=opts.jaccard_threshold,
             keeper_signal=keeper, max_rounds=opts.dedup_max_rounds)
-        docs = near["docs"]
-        duplicates.append(near[dedup.DUPLICATE_TAG])
-    else:
-        near = None
-    if opts.subdoc_dedup != "none":
-        subdoc = docs | "Sub-document dedup" >> dedup.ParagraphDedup(opts.subdoc_dedup)
-        docs = subdoc["docs"]
-        dropped.append(subdoc[dedup.DROPPED_TAG])
-    return docs, duplicates, dropped, near
+    feats = dedup.features(docs, keeper, opts.url_dedup, near, _unit(opts))
+    decided = feats | "Dedup decisions" >> dedup.Decide(
+        keeper, url=opts.url_dedup, exact=True, near=near, unit=_unit(opts))
+    return decided, near
 
 
 def top_fraction_cuts(p, docs, policy):

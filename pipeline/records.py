@@ -7,6 +7,9 @@ the first failing rule's name), duplicate (with the keeper's id) or dead_letter 
 
 from __future__ import annotations
 
+import json
+import zlib
+
 KEPT = "kept"
 DROPPED = "dropped"
 DUPLICATE = "duplicate"
@@ -49,3 +52,20 @@ def doc_outcome(doc: dict, kind: str, **fields) -> dict:
 def dead_letter_outcome(letter: dict) -> dict:
     return outcome(letter["id"], DEAD_LETTER, letter["bytes"], reason=letter["stage"],
                    source=letter.get("source"), error=letter["error"])
+
+
+# zlib level 1: documents waiting for a global decision, and grouped by shard, are held as
+# compressed JSON (about a third of their text's size on the real corpus) instead of Python
+# objects (several times it); level 1 compresses at over 100 MB/s per core.
+PACK_LEVEL = 1
+
+
+def pack(doc: dict) -> bytes:
+    """A document as compressed JSON: what documents travel as between stages. JSON, never
+    pickle, so nothing a worker reads back can run code."""
+    return zlib.compress(json.dumps(doc, ensure_ascii=False, separators=(",", ":"),
+                                    allow_nan=True).encode("utf-8"), PACK_LEVEL)
+
+
+def unpack(blob: bytes) -> dict:
+    return json.loads(zlib.decompress(blob))

@@ -1,4 +1,4 @@
-"""Beam wiring around quality/: normalize and annotate, select by policy (dedup: pipeline/dedup.py).
+"""Beam wiring around quality/: normalize and annotate, select by policy (dedup: pipeline/dedup/).
 
 The science lives in quality/ as plain functions; these DoFns only call them, count what they
 did in Beam counters (visible in the runner's metrics and the Dataflow UI), and route every
@@ -15,6 +15,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.pvalue import AsDict
 
 from pipeline import records
 from quality import normalize, signals
@@ -127,19 +128,49 @@ class Select(beam.DoFn):
 
 class DedupIds(beam.PTransform):
     """Two input records with the same id cannot both be kept: the first (by file, line) wins,
-    the others are dead-lettered, so that ids stay unique keys in shards and ledgers."""
+    the others are dead-lettered, so that ids stay unique keys in shards and ledgers.
+
+    Found on small records: (id, position) pairs are counted per id by a combiner, and only the
+    ids that occur more than once, with their first position, reach the documents, as a side
+    input; no document crosses a shuffle here."""
 
     def expand(self, docs):
-        def split(keyed):
-            doc_id, group = keyed
-            group = sorted(group, key=lambda d: tuple(d["pos"]))
-            yield group[0]
-            for d in group[1:]:
-                yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(
-                    doc_id, "read", "duplicate record id (an earlier record kept it)", d["bytes"],
-                    d["text"], source=d["source"]))
+        repeated = (docs
+                    | "Id positions" >> beam.Map(lambda d: (d["id"], tuple(d["pos"])))
+                    | "Count per id" >> beam.CombinePerKey(_FirstPosition())
+                    | "Repeated ids" >> beam.FlatMap(
+                        lambda kv: [(kv[0], kv[1][1])] if kv[1][0] > 1 else []))
+        return docs | "First of each id" >> beam.ParDo(_DropRepeats(), AsDict(repeated)).with_outputs(
+            DEAD_LETTER_TAG, main="docs")
 
-        return (docs
-                | "Key by id" >> beam.Map(lambda d: (d["id"], d))
-                | "Group by id" >> beam.GroupByKey()
-                | "First of each id" >> beam.FlatMap(split).with_outputs(DEAD_LETTER_TAG, main="docs"))
+
+class _FirstPosition(beam.CombineFn):
+    """Positions of one id -> (how many, the smallest)."""
+
+    def create_accumulator(self):
+        return (0, None)
+
+    def add_input(self, acc, pos):
+        return (acc[0] + 1, pos if acc[1] is None or pos < acc[1] else acc[1])
+
+    def merge_accumulators(self, accs):
+        n, first = 0, None
+        for c, p in accs:
+            n += c
+            if p is not None and (first is None or p < first):
+                first = p
+        return (n, first)
+
+    def extract_output(self, acc):
+        return acc
+
+
+class _DropRepeats(beam.DoFn):
+    def process(self, doc, repeated):
+        first = repeated.get(doc["id"])
+        if first is None or tuple(doc["pos"]) == first:
+            yield doc
+            return
+        yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(
+            doc["id"], "read", "duplicate record id (an earlier record kept it)", doc["bytes"],
+            doc["text"], source=doc["source"]))

@@ -139,9 +139,10 @@ def _sample_hash(doc_id: str) -> int:
     return shard_format.stable_hash("tokenizer-sample:" + doc_id)
 
 
-def sample_candidate(doc: dict) -> tuple[int, str, int]:
-    """(hash, id, characters it would give): the small record the sample is chosen on."""
-    return _sample_hash(doc["id"]), doc["id"], min(len(doc["text"]), SAMPLE_CHARS_PER_DOC)
+def sample_candidate(cand: dict) -> tuple[int, str, int]:
+    """(hash, id, characters it would give) of a kept document's dedup candidate record (`id`,
+    `chars`: its text's length): the small record the sample is chosen on."""
+    return _sample_hash(cand["id"]), cand["id"], min(cand["chars"], SAMPLE_CHARS_PER_DOC)
 
 
 def choose_sample(candidates: list, max_chars: int) -> frozenset:
@@ -173,19 +174,20 @@ def encode_document(sp, text: str, dtype: np.dtype) -> tuple[np.ndarray, list[in
     return tokens, starts
 
 
-class Tokenize(beam.DoFn):
-    """Encodes kept documents with the side-input model; without a model they are dead-lettered."""
+class Encoder:
+    """Encodes kept documents with the run's model ({model, error}, a side input): a document
+    gains `tokens` and `sentence_starts`, or becomes a dead letter (no model, or an error)."""
 
     def __init__(self):
         self._sp = None
         self._model = None
         self.tokens = Metrics.counter("tokenize", "tokens")
 
-    def process(self, doc, tok):
+    def __call__(self, doc: dict, tok: dict) -> tuple[str, dict]:
+        """("docs", tokenized document) or (DEAD_LETTER_TAG, dead letter)."""
         if tok["model"] is None:
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(
-                doc["id"], "tokenize", tok["error"], doc["bytes"], doc["text"], source=doc["source"]))
-            return
+            return DEAD_LETTER_TAG, records.dead_letter(
+                doc["id"], "tokenize", tok["error"], doc["bytes"], doc["text"], source=doc["source"])
         model = tok["model"]
         # The side input is the same object for every element of a bundle: compare identity
         # first, bytes only when it changes (hashing the model per document cost 4% of a run).
@@ -198,9 +200,8 @@ class Tokenize(beam.DoFn):
         try:
             tokens, starts = encode_document(self._sp, doc["text"], dtype)
         except Exception as e:
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(
+            return DEAD_LETTER_TAG, records.dead_letter(
                 doc["id"], "tokenize", f"{type(e).__name__}: {e}", doc["bytes"], doc["text"],
-                source=doc["source"]))
-            return
+                source=doc["source"])
         self.tokens.inc(len(tokens))
-        yield {**doc, "tokens": tokens, "sentence_starts": starts}
+        return "docs", {**doc, "tokens": tokens, "sentence_starts": starts}

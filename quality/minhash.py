@@ -1,6 +1,6 @@
 """Near- and sub-document dedup science: shingles, MinHash signatures, LSH bands, Jaccard, units.
 
-Plain functions on plain data (stdlib, numpy, datasketch, xxhash); `pipeline/dedup.py` is the
+Plain functions on plain data (stdlib, numpy, datasketch, xxhash); `pipeline/dedup/` is the
 Beam wiring around them.
 
 Shingles. A document's shingles are its word 5-grams (`SHINGLE_WORDS`, as FineWeb and

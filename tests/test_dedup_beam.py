@@ -151,9 +151,9 @@ def test_exact_check_rejects_candidates_below_the_threshold(tmp_path):
 
 def test_lsh_threshold_alone_derives_bands_and_rows():
     nd = dedup.NearDedup(lsh_threshold=0.8)
-    assert (nd.bands, nd.rows) == mh.bands_rows_for_threshold(0.8) == (9, 12)
+    assert (nd.settings.bands, nd.settings.rows) == mh.bands_rows_for_threshold(0.8) == (9, 12)
     nd = dedup.NearDedup(exact_check=True, threshold=0.9)
-    assert (nd.bands, nd.rows, nd.threshold) == (14, 8, 0.9)
+    assert (nd.settings.bands, nd.settings.rows, nd.settings.threshold) == (14, 8, 0.9)
     with pytest.raises(ValueError):
         dedup.NearDedup(bands=14)
     with pytest.raises(ValueError):

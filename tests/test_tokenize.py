@@ -57,7 +57,7 @@ def test_a_foreign_model_without_sieve_special_ids_is_refused(texts, tmp_path):
 
 def test_sample_is_chosen_in_hash_order_within_the_character_budget():
     docs = [{"id": f"d{i}", "text": "x" * (100 * (i + 1))} for i in range(50)]
-    candidates = [tokenize.sample_candidate(d) for d in docs]
+    candidates = [tokenize.sample_candidate({"id": d["id"], "chars": len(d["text"])}) for d in docs]
     order = [doc_id for _, doc_id, _ in sorted(candidates)]
     chars = {d["id"]: len(d["text"]) for d in docs}
     chosen = tokenize.choose_sample(candidates, 1_000)
