@@ -42,3 +42,18 @@ def test_real_corpus_helpers():
     text = sources.roff_to_text(page)
     assert "comment" not in text and "ls - list files" in text and "bold two words" in text
     assert sources.rank("a") == sources.rank("a") != sources.rank("b")
+
+
+def test_vs_datatrove_quick_mode_runs_the_three_sieve_jobs(tmp_path, capsys):
+    from benchmarks import vs_datatrove
+
+    lines = gzip.open(SAMPLE, "rt", encoding="utf-8").readlines()[::20]  # ~140 documents
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "part.jsonl").write_text("".join(lines), encoding="utf-8")
+    assert vs_datatrove.main(["--quick", "--input", str(tmp_path / "in" / "*.jsonl"),
+                              "--workdir", str(tmp_path / "w"), "--workers", "1"]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert [r["job"] for r in rows] == ["sieve filters", "sieve filters + near dedup",
+                                        "sieve near dedup (unfiltered)"]
+    assert all(r["exit"] == 0 and r["identity"] and r["peak_rss_mb"] > 0 for r in rows)
+    assert rows[2]["dropped"] == 0 and rows[2]["input_docs"] == len(lines)
