@@ -17,7 +17,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from pipeline import records, shard_format
+from pipeline import records, shard_format, tokenize
 
 # Per-sample overhead of a tar entry (headers and padding) used to estimate shard sizes.
 TAR_OVERHEAD_BYTES = 3 * 1024
@@ -123,9 +123,7 @@ class _WriteShard(beam.DoFn):
         self.encoder = None
 
     def setup(self):
-        from pipeline.tokenize import Encoder
-
-        self.encoder = Encoder()
+        self.encoder = tokenize.Encoder()
 
     def process(self, keyed, tok, num_files):
         from pipeline.dedup import route

@@ -129,9 +129,9 @@ def tokenizer_info(tok: dict) -> dict:
 
 
 def _write(path: str, data: bytes) -> None:
-    from pipeline.shards import create_file
-
-    with create_file(path) as f:
+    # No compression by extension: the bytes land as written.
+    with FileSystems.create(path, mime_type="application/octet-stream",
+                            compression_type=CompressionTypes.UNCOMPRESSED) as f:
         f.write(data)
 
 
