@@ -190,29 +190,10 @@ def run_sieve(input_dir: str, out: str, workers: int) -> dict:
 
 
 def run_datatrove(input_dir: str, out: str, workers: int) -> dict:
-    from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets,
-                                                  MinhashDedupCluster, MinhashDedupFilter,
-                                                  MinhashDedupSignature)
-    from datatrove.pipeline.readers import JsonlReader
-    from datatrove.pipeline.writers import JsonlWriter
+    from benchmarks.vs_datatrove import datatrove_minhash
 
-    shutil.rmtree(out, ignore_errors=True)
-    config = MinhashConfig()  # 14 buckets x 8 hashes, 5-grams, 64-bit xxhash: FineWeb's
     start = time.perf_counter()
-    LocalPipelineExecutor(pipeline=[JsonlReader(input_dir, glob_pattern="*.jsonl.gz"),
-                                    MinhashDedupSignature(f"{out}/sigs", config=config)],
-                          tasks=PARTS, workers=workers, logging_dir=f"{out}/logs/sigs").run()
-    LocalPipelineExecutor(pipeline=[MinhashDedupBuckets(f"{out}/sigs", f"{out}/buckets", config=config)],
-                          tasks=config.num_buckets, workers=workers,
-                          logging_dir=f"{out}/logs/buckets").run()
-    LocalPipelineExecutor(pipeline=[MinhashDedupCluster(f"{out}/buckets", f"{out}/remove", config=config)],
-                          tasks=1, logging_dir=f"{out}/logs/cluster").run()
-    LocalPipelineExecutor(pipeline=[JsonlReader(input_dir, glob_pattern="*.jsonl.gz"),
-                                    MinhashDedupFilter(f"{out}/remove",
-                                                       exclusion_writer=JsonlWriter(f"{out}/removed")),
-                                    JsonlWriter(f"{out}/kept")],
-                          tasks=PARTS, workers=workers, logging_dir=f"{out}/logs/filter").run()
+    datatrove_minhash(input_dir, "*.jsonl.gz", out, workers)  # one task per file (PARTS)
     seconds = time.perf_counter() - start
     count = lambda d: sum(1 for f in glob.glob(f"{out}/{d}/*") for _ in gzip.open(f, "rt"))  # noqa: E731
     kept, removed = count("kept"), count("removed")

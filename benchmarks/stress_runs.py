@@ -64,13 +64,14 @@ def _tree_rss_kib(root_pid: int) -> int:
     return total
 
 
-def _run_job(args: list[str], log: Path) -> tuple[int, float, float]:
-    """(exit code, seconds, peak RSS MB of the job's process tree)."""
+def run_measured(cmd: list[str], log: Path, env: dict | None = None) -> tuple[int, float, float]:
+    """Runs `cmd` from the repository root, output to `log`: (exit code, seconds, peak RSS MB
+    of its whole process tree, sampled every SAMPLE_INTERVAL_S)."""
     peak, done = [0], threading.Event()
     start = time.perf_counter()
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                env=None if env is None else {**os.environ, **env})
 
         def sample():
             while not done.wait(SAMPLE_INTERVAL_S):
@@ -82,6 +83,11 @@ def _run_job(args: list[str], log: Path) -> tuple[int, float, float]:
         done.set()
         sampler.join()
     return code, time.perf_counter() - start, peak[0] / 1024
+
+
+def _run_job(args: list[str], log: Path) -> tuple[int, float, float]:
+    """(exit code, seconds, peak RSS MB of the job's process tree) of `python -m pipeline ARGS`."""
+    return run_measured([sys.executable, "-m", "pipeline", *args], log)
 
 
 def _digest(paths: list[Path]) -> str:

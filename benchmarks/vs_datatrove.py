@@ -40,14 +40,9 @@ import gzip
 import json
 import os
 import shutil
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_INTERVAL_S = 0.2
 
 
 # ----------------------------------------------------------------------------------------------
@@ -134,25 +129,10 @@ def _sieve_id(row: dict) -> str:
 
 def measure(cmd: list[str], log: Path, env: dict | None = None) -> dict:
     """Runs `cmd`; {exit, seconds, peak_rss_mb} with RSS summed over its process tree."""
-    from benchmarks.stress_runs import _tree_rss_kib
+    from benchmarks.stress_runs import run_measured
 
-    peak, done = [0], threading.Event()
-    start = time.perf_counter()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})})
-
-        def sample():
-            while not done.wait(SAMPLE_INTERVAL_S):
-                peak[0] = max(peak[0], _tree_rss_kib(proc.pid))
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        code = proc.wait()
-        done.set()
-        sampler.join()
-    return {"exit": code, "seconds": round(time.perf_counter() - start, 1),
-            "peak_rss_mb": round(peak[0] / 1024)}
+    code, seconds, peak_mb = run_measured(cmd, log, env)
+    return {"exit": code, "seconds": round(seconds, 1), "peak_rss_mb": round(peak_mb)}
 
 
 def write_policy(path: Path) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.pvalue import TaggedOutput
+from apache_beam.pvalue import AsSingleton, TaggedOutput
 
 from pipeline import records
 from pipeline.dedup.keys import (CLUSTERS_TAG, DEFAULT_HOT_KEY_VALUES, DROPPED_TAG, DUPLICATE_TAG,
@@ -188,8 +188,6 @@ def route(doc: dict, decisions, unit: str | None = None):
 
 def near_stats(cluster_rows, settings: NearSettings, rounds):
     """stats.json's `near_dedup`: settings, rounds and the cluster report, as a singleton."""
-    from apache_beam.pvalue import AsSingleton
-
     report = cluster_rows | "Cluster report" >> beam.CombineGlobally(ClusterReport())
     base = settings.to_dict()
     return report | "Near dedup stats" >> beam.Map(
