@@ -136,33 +136,12 @@ class DedupIds(beam.PTransform):
 
     def expand(self, docs):
         repeated = (docs
-                    | "Id positions" >> beam.Map(lambda d: (d["id"], tuple(d["pos"])))
-                    | "Count per id" >> beam.CombinePerKey(_FirstPosition())
+                    | "Id positions" >> beam.Map(lambda d: (d["id"], (1, tuple(d["pos"]))))
+                    | "Count per id" >> beam.CombinePerKey(beam.combiners.TupleCombineFn(sum, min))
                     | "Repeated ids" >> beam.FlatMap(
                         lambda kv: [(kv[0], kv[1][1])] if kv[1][0] > 1 else []))
         return docs | "First of each id" >> beam.ParDo(_DropRepeats(), AsDict(repeated)).with_outputs(
             DEAD_LETTER_TAG, main="docs")
-
-
-class _FirstPosition(beam.CombineFn):
-    """Positions of one id -> (how many, the smallest)."""
-
-    def create_accumulator(self):
-        return (0, None)
-
-    def add_input(self, acc, pos):
-        return (acc[0] + 1, pos if acc[1] is None or pos < acc[1] else acc[1])
-
-    def merge_accumulators(self, accs):
-        n, first = 0, None
-        for c, p in accs:
-            n += c
-            if p is not None and (first is None or p < first):
-                first = p
-        return (n, first)
-
-    def extract_output(self, acc):
-        return acc
 
 
 class _DropRepeats(beam.DoFn):
