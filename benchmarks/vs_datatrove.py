@@ -28,6 +28,11 @@ with ``workers=W``. Decision agreement: the share of documents that the filters 
 reader forms them. datatrove runs in its own environment (see benchmarks/README.md); this file
 runs there too for its datatrove parts, so it imports nothing of Sieve at module level.
 
+Shuffle: each Sieve job writes OUTPUT/run_metrics.json (``pipeline.run_metrics``: the bytes that
+entered every GroupByKey and side input, estimated from Beam's sampled element sizes); the table
+shows their sum per input byte and the largest grouping. datatrove has no shuffle: its stages
+pass files on disk.
+
 ``--quick`` runs the three Sieve jobs on a small input and skips datatrove: what a test runs so
 that the script does not rot.
 """
@@ -111,16 +116,66 @@ def datatrove_minhash(folder: str, glob_pattern: str, out: str, workers: int) ->
 
 
 def _jsonl_rows(folder: str):
-    for f in sorted(glob.glob(f"{folder}/*.jsonl.gz")):
-        with gzip.open(f, "rt", encoding="utf-8") as fh:
-            for line in fh:
-                yield json.loads(line)
+    yield from _jsonl_rows_of(sorted(glob.glob(f"{folder}/*.jsonl.gz")))
 
 
 def _sieve_id(row: dict) -> str:
     """The id Sieve's reader gives a record (pipeline/read.py: `<source>/<own id>`)."""
     own, source = str(row["id"]), row.get("metadata", {}).get("source") or row.get("source")
     return own if own.startswith(f"{source}/") else f"{source}/{own}"
+
+
+# ----------------------------------------------------------------------------------------------
+# growth: K times the input
+# ----------------------------------------------------------------------------------------------
+
+SCALE_PARTS = 2  # files of a scaled input, as many as the 1x corpus has
+SCALE_SEED = 0
+
+
+def scaled_input(pattern: str, scale: int, out: Path) -> str:
+    """K times the input under `out` (a glob of it is returned): copy 0 is every record as it is,
+    copy c > 0 every record again with id `<id>~c` and its text edited by one of
+    `benchmarks.dedup_quality`'s edits (substitutions, insertions, deletions, boilerplate,
+    reordering, truncation; up to 60% of it), so the copies are new text, near duplicates of
+    their original or not, and not exact duplicates. Records stay in file order, copies
+    interleaved, spread over SCALE_PARTS files. Reused when it exists."""
+    import random
+
+    from benchmarks import dedup_quality as dq
+
+    out.mkdir(parents=True, exist_ok=True)
+    done = out / "DONE"
+    glob_out = str(out / "part-*.jsonl.gz")
+    if done.exists() and done.read_text() == f"{pattern} x{scale}\n":
+        return glob_out
+    rng = random.Random(SCALE_SEED)
+    rows = list(_jsonl_rows_of(_input_files(pattern)))
+    pool = {"words": [w for r in rows[::50] for w in r["text"].split() if w.isalpha()],
+            "sentences": [x for r in rows[::50] for x in dq.sentences(r["text"])
+                          if 5 <= len(x.split()) <= 40]}
+    files = [gzip.open(out / f"part-{i}.jsonl.gz", "wt", encoding="utf-8") for i in range(SCALE_PARTS)]
+    n = 0
+    for r in rows:
+        for copy in range(scale):
+            rec = dict(r)
+            if copy:
+                rec["id"] = f"{r['id']}~{copy}"
+                rec["text"] = dq.EDIT_FNS[rng.choice(dq.EDITS)](r["text"], rng.uniform(0.0, 0.6), rng, pool)
+            files[n % SCALE_PARTS].write(json.dumps(rec, ensure_ascii=False) + "\n")
+            n += 1
+    for f in files:
+        f.close()
+    done.write_text(f"{pattern} x{scale}\n")
+    return glob_out
+
+
+def _jsonl_rows_of(files: list[str]):
+    for f in files:
+        opener = gzip.open if f.endswith(".gz") else open
+        with opener(f, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                yield json.loads(line)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,10 +220,15 @@ def sieve_job(name: str, pattern: str, out: Path, workers: int, extra: list[str]
     if res["exit"]:
         raise SystemExit(f"{name} failed (exit {res['exit']}); see {out.parent / f'{out.name}.log'}")
     stats = json.loads((out / "stats.json").read_text())
+    moved = json.loads((out / "run_metrics.json").read_text())
     docs = stats["identity"]["docs"]
+    biggest = moved["groupings"][0]
     return {"job": name, **res, "input_docs": docs["input"], "kept": docs["kept"],
             "duplicates": docs["duplicate"], "dropped": docs["dropped"],
-            "dead_letter": docs["dead_letter"], "identity": docs["holds"]}
+            "dead_letter": docs["dead_letter"], "identity": docs["holds"],
+            "shuffle_per_input_byte": moved["shuffle_bytes_per_input_byte"],
+            "largest_grouping": f"{biggest['step']} ({biggest['bytes'] / moved['input_bytes']:.2f})",
+            "side_input_per_input_byte": round(moved["side_input_bytes"] / moved["input_bytes"], 3)}
 
 
 def datatrove_job(name: str, python: str, args: list[str], log: Path) -> dict:
@@ -178,59 +238,75 @@ def datatrove_job(name: str, python: str, args: list[str], log: Path) -> dict:
     return {"job": name, **res}
 
 
+JOBS = ("dt-filters", "dt-minhash-f", "dt-minhash-u", "sieve-filters", "sieve-filters-near",
+        "sieve-near")
+
+
 def compare(pattern: str, workdir: Path, workers: int, datatrove_python: str | None,
-            quick: bool = False) -> list[dict]:
+            quick: bool = False, jobs: tuple[str, ...] = JOBS) -> list[dict]:
+    """Runs `jobs` (datatrove's only with `datatrove_python`) on `pattern`; the table's rows."""
     workdir.mkdir(parents=True, exist_ok=True)
     policy = workdir / "policy.yaml"
     write_policy(policy)
     mb = sum(_jsonl_mb(f) for f in _input_files(pattern))
     small = ["--vocab_size", "2000"] if quick else []
-    rows = []
-    dt_filter = dt_min_f = dt_min_u = None
+    rows: dict[str, dict] = {}
+
+    def show(key, row):
+        rows[key] = row
+        print(json.dumps(row), flush=True)
+
     if datatrove_python:
-        dt_filter = datatrove_job("datatrove filters", datatrove_python,
-                                  ["dt-filters", "--input", pattern, "--out", str(workdir / "dt-filters"),
-                                   "--workers", str(workers)], workdir / "dt-filters.log")
-        dt_filter["kept"] = sum(1 for _ in _jsonl_rows(str(workdir / "dt-filters/kept")))
-        rows.append(dt_filter)
-        print(json.dumps(rows[-1]), flush=True)
-        dt_min_f = datatrove_job("datatrove minhash (filtered)", datatrove_python,
-                                 ["dt-minhash", "--folder", str(workdir / "dt-filters/kept"),
-                                  "--glob", "*.jsonl.gz", "--out", str(workdir / "dt-minhash-f"),
-                                  "--workers", str(workers)], workdir / "dt-minhash-f.log")
-        dt_min_f["duplicates"] = sum(1 for _ in _jsonl_rows(str(workdir / "dt-minhash-f/removed")))
-        rows.append(dt_min_f)
-        print(json.dumps(rows[-1]), flush=True)
         files = _input_files(pattern)
-        dt_min_u = datatrove_job("datatrove minhash (unfiltered)", datatrove_python,
-                                 ["dt-minhash", "--folder", os.path.dirname(files[0]),
-                                  "--glob", _glob_of([os.path.basename(f) for f in files]),
-                                  "--out", str(workdir / "dt-minhash-u"), "--workers", str(workers)],
-                                 workdir / "dt-minhash-u.log")
-        dt_min_u["duplicates"] = sum(1 for _ in _jsonl_rows(str(workdir / "dt-minhash-u/removed")))
-        rows.append(dt_min_u)
-        print(json.dumps(rows[-1]), flush=True)
-    jobs = [("sieve filters", "sieve-filters", ["--policy", str(policy), "--near_dedup", "false"]),
-            ("sieve filters + near dedup", "sieve-filters-near",
-             ["--policy", str(policy), "--url_dedup", "false", "--exact_jaccard_check", "false"]),
-            ("sieve near dedup (unfiltered)", "sieve-near",
-             ["--policy", "none", "--url_dedup", "false", "--exact_jaccard_check", "false"])]
-    for name, folder, extra in jobs:
-        rows.append(sieve_job(name, pattern, workdir / folder, workers, extra + small))
-        print(json.dumps(rows[-1]), flush=True)
-    if dt_filter is not None:
+        if "dt-filters" in jobs or "dt-minhash-f" in jobs:
+            show("dt-filters", datatrove_job(
+                "datatrove filters", datatrove_python,
+                ["dt-filters", "--input", pattern, "--out", str(workdir / "dt-filters"),
+                 "--workers", str(workers)], workdir / "dt-filters.log"))
+            rows["dt-filters"]["kept"] = sum(1 for _ in _jsonl_rows(str(workdir / "dt-filters/kept")))
+        for key, name, folder, glob_pattern in (
+                ("dt-minhash-f", "datatrove minhash (filtered)", str(workdir / "dt-filters/kept"),
+                 "*.jsonl.gz"),
+                ("dt-minhash-u", "datatrove minhash (unfiltered)", os.path.dirname(files[0]),
+                 _glob_of([os.path.basename(f) for f in files]))):
+            if key not in jobs:
+                continue
+            row = datatrove_job(name, datatrove_python,
+                                ["dt-minhash", "--folder", folder, "--glob", glob_pattern,
+                                 "--out", str(workdir / key), "--workers", str(workers)],
+                                workdir / f"{key}.log")
+            row["duplicates"] = sum(1 for _ in _jsonl_rows(str(workdir / key / "removed")))
+            show(key, row)
+    sieve_jobs = {"sieve-filters": ("sieve filters", ["--policy", str(policy), "--near_dedup", "false"]),
+                  "sieve-filters-near": ("sieve filters + near dedup",
+                                         ["--policy", str(policy), "--url_dedup", "false",
+                                          "--exact_jaccard_check", "false"]),
+                  "sieve-near": ("sieve near dedup (unfiltered)",
+                                 ["--policy", "none", "--url_dedup", "false",
+                                  "--exact_jaccard_check", "false"])}
+    for key, (name, extra) in sieve_jobs.items():
+        if key in jobs:
+            show(key, sieve_job(name, pattern, workdir / key, workers, extra + small))
+    if "dt-filters" in rows and "sieve-filters" in rows:
         dt_kept = {_sieve_id(r) for r in _jsonl_rows(str(workdir / "dt-filters/kept"))}
         outcomes = sieve_outcomes(workdir / "sieve-filters")
         same = sum((o != "dropped") == (i in dt_kept) for i, o in outcomes.items())
-        rows[3]["decision_agreement"] = round(same / len(outcomes), 5)
-        rows[3]["policy_kept"] = sum(o != "dropped" for o in outcomes.values())
-        rows[3]["ratio"] = round(dt_filter["seconds"] / rows[3]["seconds"], 2)
-        rows[4]["ratio"] = round((dt_filter["seconds"] + dt_min_f["seconds"]) / rows[4]["seconds"], 2)
-        rows[5]["ratio"] = round(dt_min_u["seconds"] / rows[5]["seconds"], 2)
-    for r in rows:
+        rows["sieve-filters"]["decision_agreement"] = round(same / len(outcomes), 5)
+        rows["sieve-filters"]["policy_kept"] = sum(o != "dropped" for o in outcomes.values())
+    for sieve, theirs in (("sieve-filters", ("dt-filters",)),
+                          ("sieve-filters-near", ("dt-filters", "dt-minhash-f")),
+                          ("sieve-near", ("dt-minhash-u",))):
+        if sieve in rows and all(t in rows for t in theirs):
+            rows[sieve]["ratio"] = round(sum(rows[t]["seconds"] for t in theirs) / rows[sieve]["seconds"], 2)
+    out = list(rows.values())
+    n_docs = next((r["input_docs"] for r in out if "input_docs" in r), None)
+    for r in out:
+        r["input_mb"] = round(mb, 1)
         r["mb_ram_per_mb"] = round(r["peak_rss_mb"] / mb, 2)
-    print_table(rows, mb)
-    return rows
+        if n_docs:
+            r["docs_per_s"] = round(n_docs / r["seconds"])
+    print_table(out, mb)
+    return out
 
 
 def _jsonl_mb(path: str) -> float:
@@ -241,13 +317,19 @@ def _jsonl_mb(path: str) -> float:
 
 def print_table(rows: list[dict], mb: float) -> None:
     print(f"\ninput: {mb:.1f} MB of JSONL\n")
-    print("| job | seconds | peak RSS MB (process tree) | MB RAM per MB input | kept | duplicates "
-          "| ratio (datatrove s / Sieve s) | decision agreement |")
-    print("|---|--:|--:|--:|--:|--:|--:|--:|")
+    print("| job | seconds | docs/s | peak RSS MB (process tree) | MB RAM per MB input | kept "
+          "| duplicates | ratio (datatrove s / Sieve s) | decision agreement "
+          "| shuffle bytes per input byte |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for r in rows:
-        print(f"| {r['job']} | {r['seconds']} | {r['peak_rss_mb']:,} | {r['mb_ram_per_mb']} | "
-              f"{r.get('kept', '')} | {r.get('duplicates', '')} | {r.get('ratio', '')} | "
-              f"{r.get('decision_agreement', '')} |")
+        print(f"| {r['job']} | {r['seconds']} | {r.get('docs_per_s', '')} | {r['peak_rss_mb']:,} | "
+              f"{r['mb_ram_per_mb']} | {r.get('kept', '')} | {r.get('duplicates', '')} | "
+              f"{r.get('ratio', '')} | {r.get('decision_agreement', '')} | "
+              f"{r.get('shuffle_per_input_byte', '')} |")
+    for r in rows:
+        if "largest_grouping" in r:
+            print(f"{r['job']}: largest grouping {r['largest_grouping']}; side inputs "
+                  f"{r['side_input_per_input_byte']} bytes per input byte")
 
 
 def main(argv=None) -> int:
@@ -267,6 +349,9 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--datatrove_python", default=None)
     ap.add_argument("--quick", action="store_true", help="Sieve's jobs only, small settings")
+    ap.add_argument("--scale", type=int, default=1,
+                    help="run on K times the input (`scaled_input`, built under WORKDIR/input-xK)")
+    ap.add_argument("--jobs", default=",".join(JOBS), help=f"comma-separated subset of {JOBS}")
     args = ap.parse_args(argv)
     if args.cmd == "dt-filters":
         datatrove_filters(args.input, args.out, args.workers)
@@ -276,8 +361,15 @@ def main(argv=None) -> int:
         return 0
     if not args.input:
         ap.error("--input is required")
-    compare(args.input, args.workdir, args.workers, None if args.quick else args.datatrove_python,
-            quick=args.quick)
+    jobs = tuple(j for j in args.jobs.split(",") if j)
+    unknown = set(jobs) - set(JOBS)
+    if unknown:
+        ap.error(f"unknown jobs {sorted(unknown)}: choose from {JOBS}")
+    pattern = args.input
+    if args.scale > 1:
+        pattern = scaled_input(args.input, args.scale, args.workdir / f"input-x{args.scale}")
+    compare(pattern, args.workdir, args.workers, None if args.quick else args.datatrove_python,
+            quick=args.quick, jobs=jobs)
     return 0
 
 

@@ -13,7 +13,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline import accounting, graph, shard_format
+from pipeline import accounting, graph, run_metrics, shard_format
 from pipeline.options import SieveOptions
 from pipeline.shards import create_file
 from quality import report
@@ -31,7 +31,7 @@ REPORT = report.REPORT
 OUTPUT_PATTERNS = (f"{shard_format.SHARDS_DIR}/shard-*.tar", f"{graph.LEDGER_DIR}/*.jsonl",
                    f"{graph.DEAD_LETTER_DIR}/*.jsonl", f"{graph.CLUSTERS_DIR}/*.jsonl",
                    f"{graph.ANNOTATED_DIR}/*.jsonl.gz",
-                   shard_format.MANIFEST, graph.STATS, REPORT,
+                   shard_format.MANIFEST, graph.STATS, REPORT, run_metrics.RUN_METRICS,
                    shard_format.TOKENIZER_MODEL, shard_format.TOKENIZER_VOCAB)
 
 
@@ -79,13 +79,31 @@ def run(argv: list[str] | None = None) -> dict:
     else:
         pattern, label = str(SAMPLE), SAMPLE_LABEL
     clear_previous_outputs(opts.output)
-    with beam.Pipeline(options=options) as p:
-        graph.build(p, opts, pattern, label)
+    p = beam.Pipeline(options=options)
+    graph.build(p, opts, pattern, label)
+    result = p.run()
+    result.wait_until_finish()
     with FileSystems.open(FileSystems.join(opts.output, graph.STATS),
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
         stats = json.load(f)
+    moved = run_metrics.measure(p, result)
+    if moved is not None:
+        moved["input_bytes"] = stats["input"]["bytes"]
+        moved["shuffle_bytes_per_input_byte"] = round(
+            moved["shuffle_bytes"] / max(stats["input"]["bytes"], 1), 3)
+        with _open(FileSystems.join(opts.output, run_metrics.RUN_METRICS), "wb") as f:
+            f.write(json.dumps(moved, indent=1).encode("utf-8"))
     write_report(opts.output)
     return stats
+
+
+def read_run_metrics(output: str) -> dict | None:
+    """OUTPUT/run_metrics.json (data moved, `pipeline.run_metrics`), or None if the runner gave none."""
+    path = FileSystems.join(output, run_metrics.RUN_METRICS)
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return json.load(f)
 
 
 def summary(stats: dict, seconds: float, output: str) -> str:
@@ -112,6 +130,15 @@ def summary(stats: dict, seconds: float, output: str) -> str:
     lines.append(f"  shards: {sh['shards']} files, {sh['samples']} samples, {sh['tokens']} tokens "
                  f"(vocab {stats['tokenizer']['vocab_size']}) -> {output}")
     lines.append(f"  report: {FileSystems.join(output, REPORT)}")
+    moved = read_run_metrics(output)
+    if moved:
+        top = moved["groupings"][0] if moved["groupings"] else {"step": "-", "bytes": 0}
+        lines.append(f"  data moved (estimated from Beam's sampled sizes): "
+                     f"{moved['shuffle_bytes'] / 1e6:.1f} MB into {len(moved['groupings'])} groupings "
+                     f"= {moved['shuffle_bytes_per_input_byte']} bytes per input byte "
+                     f"(largest: {top['step']}, {top['bytes'] / 1e6:.1f} MB); "
+                     f"{moved['side_input_bytes'] / 1e6:.1f} MB into side inputs "
+                     f"-> {FileSystems.join(output, run_metrics.RUN_METRICS)}")
     return "\n".join(lines)
 
 

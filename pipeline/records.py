@@ -63,9 +63,11 @@ PACK_LEVEL = 1
 def pack(doc: dict) -> bytes:
     """A document as compressed JSON: what documents travel as between stages. JSON, never
     pickle, so nothing a worker reads back can run code."""
+    # surrogatepass: a JSON record may hold an unpaired surrogate escape outside its text (a
+    # metadata field); it must come back as it went in rather than fail the encoding.
     return zlib.compress(json.dumps(doc, ensure_ascii=False, separators=(",", ":"),
-                                    allow_nan=True).encode("utf-8"), PACK_LEVEL)
+                                    allow_nan=True).encode("utf-8", "surrogatepass"), PACK_LEVEL)
 
 
 def unpack(blob: bytes) -> dict:
-    return json.loads(zlib.decompress(blob))
+    return json.loads(zlib.decompress(blob).decode("utf-8", "surrogatepass"))

@@ -133,7 +133,8 @@ class _WriteShard(beam.DoFn):
         for doc_id, decision in grouped["decision"]:
             decisions.setdefault(doc_id, []).append(decision)
         ledger, dead, clusters, docs = [], [], [], []
-        for kind, row in grouped["row"]:
+        for kind, blob in grouped["row"]:
+            row = records.unpack(blob)
             if kind == DEAD_LETTER_TAG:
                 dead.append(row)
                 ledger.append(records.dead_letter_outcome(row))
@@ -179,7 +180,8 @@ class _WriteShard(beam.DoFn):
 class WriteShards(beam.PTransform):
     """The one grouping of documents in the job. Inputs (a dict): `docs` ((id, document packed
     by `records.pack`)), `decisions` ((id, decision) from `pipeline.dedup.Decide`) and `rows`
-    ((`dropped`, ledger row) or (`dead_letter`, dead letter)); all keyed by
+    ((`dropped`, ledger row) or (`dead_letter`, dead letter), packed here too: a dropped
+    document's row holds its signals and the start of its text); all keyed by
     `hash(id) % num_shards` and grouped once.
     Per shard: dedup decisions applied, kept documents tokenized (`tokenizer`, a singleton side
     input) and written sorted by id, plus the shard's ledger, dead-letter and cluster files.
@@ -205,7 +207,8 @@ class WriteShards(beam.PTransform):
             "decision": inputs["decisions"] | "Key decisions" >> beam.Map(
                 lambda kv, n: (shard_format.shard_index(kv[0], n), kv), n=n),
             "row": inputs["rows"] | "Key rows" >> beam.Map(
-                lambda r, n: (shard_format.shard_index(r[1]["id"], n), r), n=n)}
+                lambda r, n: (shard_format.shard_index(r[1]["id"], n), (r[0], records.pack(r[1]))),
+                n=n)}
         return (keyed
                 | "Group by shard" >> beam.CoGroupByKey()
                 | "Write shard" >> beam.ParDo(

@@ -132,7 +132,8 @@ class DedupIds(beam.PTransform):
 
     Found on small records: (id, position) pairs are counted per id by a combiner, and only the
     ids that occur more than once, with their first position, reach the documents, as a side
-    input; no document crosses a shuffle here."""
+    input; no document crosses a shuffle here. The documents wait for that side input packed
+    (`records.pack`): a runner holds them until it is computed."""
 
     def expand(self, docs):
         repeated = (docs
@@ -140,14 +141,17 @@ class DedupIds(beam.PTransform):
                     | "Count per id" >> beam.CombinePerKey(beam.combiners.TupleCombineFn(sum, min))
                     | "Repeated ids" >> beam.FlatMap(
                         lambda kv: [(kv[0], kv[1][1])] if kv[1][0] > 1 else []))
-        return docs | "First of each id" >> beam.ParDo(_DropRepeats(), AsDict(repeated)).with_outputs(
+        waiting = docs | "Pack" >> beam.Map(lambda d: (d["id"], tuple(d["pos"]), records.pack(d)))
+        return waiting | "First of each id" >> beam.ParDo(_DropRepeats(), AsDict(repeated)).with_outputs(
             DEAD_LETTER_TAG, main="docs")
 
 
 class _DropRepeats(beam.DoFn):
-    def process(self, doc, repeated):
-        first = repeated.get(doc["id"])
-        if first is None or tuple(doc["pos"]) == first:
+    def process(self, waiting, repeated):
+        doc_id, pos, blob = waiting
+        first = repeated.get(doc_id)
+        doc = records.unpack(blob)
+        if first is None or pos == first:
             yield doc
             return
         yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(

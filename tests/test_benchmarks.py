@@ -51,9 +51,13 @@ def test_vs_datatrove_quick_mode_runs_the_three_sieve_jobs(tmp_path, capsys):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "part.jsonl").write_text("".join(lines), encoding="utf-8")
     assert vs_datatrove.main(["--quick", "--input", str(tmp_path / "in" / "*.jsonl"),
-                              "--workdir", str(tmp_path / "w"), "--workers", "1"]) == 0
+                              "--workdir", str(tmp_path / "w"), "--workers", "1", "--scale", "2"]) == 0
     rows = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert [r["job"] for r in rows] == ["sieve filters", "sieve filters + near dedup",
                                         "sieve near dedup (unfiltered)"]
     assert all(r["exit"] == 0 and r["identity"] and r["peak_rss_mb"] > 0 for r in rows)
-    assert rows[2]["dropped"] == 0 and rows[2]["input_docs"] == len(lines)
+    # --scale 2: every record and an edited copy of it, under a new id
+    assert rows[2]["dropped"] == 0 and rows[2]["input_docs"] == 2 * len(lines)
+    assert all(0 < r["shuffle_per_input_byte"] < 5 for r in rows)
+    copies = [json.loads(x) for x in gzip.open(tmp_path / "w" / "input-x2" / "part-1.jsonl.gz", "rt")]
+    assert copies and all(c["id"].endswith("~1") for c in copies)

@@ -358,3 +358,33 @@ def test_hot_keys_100000_copies_never_sit_on_one_key(tmp_path):
     assert metric(result, "distributions", "values_held_per_key") == limit + 1
     assert metric(result, "counters", "hot_keys") >= 3  # exact group, 2 buckets, star centre
     assert elapsed < 300
+
+
+def test_bounded_group_matches_a_plain_set_however_inputs_are_split_and_merged():
+    """Count, min and max are exact and the values are kept while there are at most `limit`,
+    whatever the order of adds and merges (what lifting and bundles do)."""
+    import random
+
+    from pipeline.dedup.keys import BoundedGroup
+
+    rng = random.Random(7)
+    for trial in range(300):
+        limit = rng.choice([1, 2, 3, 5, 8])
+        values = [f"n{rng.randrange(12):02d}" for _ in range(rng.randrange(0, 14))]
+        fn = BoundedGroup(limit)
+        parts = [fn.create_accumulator() for _ in range(rng.randrange(1, 4))]
+        for v in values:
+            i = rng.randrange(len(parts))
+            parts[i] = fn.add_input(parts[i], v)
+        while len(parts) > 1:
+            k = rng.randrange(1, len(parts))
+            parts = [fn.merge_accumulators(parts[:k + 1])] + parts[k + 1:]
+        acc = fn.extract_output(parts[0])
+        assert acc[0] == len(values)
+        if not values:
+            assert BoundedGroup.bounds(acc) == (None, None)
+            continue
+        assert BoundedGroup.bounds(acc) == (min(values), max(values))
+        if len(set(values)) <= limit:
+            assert acc[3] == set(values)
+        assert acc[4] <= limit + 1

@@ -14,6 +14,7 @@ import webdataset as wds
 from pipeline import shard_format as sf
 from pipeline.__main__ import SAMPLE, run
 from pipeline.options import DEFAULT_MIN_SHARDS
+from pipeline.run_metrics import RUN_METRICS
 from pipeline.shards import num_shards_for
 from tests.hostile import write_hostile_inputs
 
@@ -58,8 +59,10 @@ def runs(inputs, tmp_path_factory):
 
 
 def _files(out: Path) -> dict[str, bytes]:
+    # run_metrics.json holds Beam's sampled size estimates: a log of the run, not an output.
     names = [p for p in out.rglob("*")
-             if p.is_file() and "pretrain" not in p.parts and "annotated" not in p.parts]
+             if p.is_file() and "pretrain" not in p.parts and "annotated" not in p.parts
+             and p.name != RUN_METRICS]
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(names)}
 
 
@@ -143,6 +146,28 @@ def test_shards_read_back_with_plain_webdataset(runs):
 def test_rerun_is_byte_identical(runs):
     base, _ = runs
     assert _files(base / "a") == _files(base / "b")
+
+
+# Beam's sampled sizes are estimates; a grouping that carried the documents would be near 1.0.
+SMALL_RECORDS_SHARE = 0.15
+SHARD_GROUPING = "Shards/Group by shard/CoGroupByKeyImpl/GroupByKey"
+TOKENIZER_SAMPLE = "Collect sample/Collect sample/CombinePerKey/GroupByKey"
+
+
+@pytest.mark.parametrize("name", ["a", "multi"])
+def test_documents_cross_one_grouping(runs, name):
+    """Only the grouping by shard carries documents (and the tokenizer's bounded sample of
+    texts); every other grouping carries small records, in either runner mode."""
+    base, stats = runs
+    moved = json.loads((base / name / RUN_METRICS).read_text())
+    input_bytes = stats[name]["input"]["bytes"]
+    steps = {g["step"]: g for g in moved["groupings"]}
+    assert steps[SHARD_GROUPING]["elements"] >= stats[name]["input"]["docs"]
+    assert 0 < steps[SHARD_GROUPING]["bytes"] < 1.5 * input_bytes
+    big = {g["step"] for g in moved["groupings"] if g["bytes"] > SMALL_RECORDS_SHARE * input_bytes}
+    assert big <= {SHARD_GROUPING, TOKENIZER_SAMPLE}
+    assert moved["shuffle_bytes"] == sum(g["bytes"] for g in moved["groupings"])
+    assert moved["input_bytes"] == input_bytes
 
 
 def test_multi_process_mode_gives_the_same_bytes(runs):

@@ -42,7 +42,8 @@ class _StarOp(beam.PTransform):
         def star(kv):
             u, acc = kv
             _record_group(acc)
-            count, low, high, values = acc[0], acc[1], acc[2], acc[3]
+            values = acc[3]
+            low, high = BoundedGroup.bounds(acc)
             if large:
                 m = min(low, u)
                 if m < u and high > u:

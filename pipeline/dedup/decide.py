@@ -15,6 +15,7 @@ Decisions: ("duplicate", reason, keeper id), ("cluster", size, first member ids)
 from __future__ import annotations
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
@@ -29,9 +30,19 @@ UNITS = ("paragraph", "sentence_span")
 FEATURE_TAGS = ("bands", "shingles", "units")
 
 
+def exact_check_shingles(hashes: np.ndarray) -> bytes:
+    """A document's 64-bit shingle hashes -> their distinct low 32 bits, sorted, as raw bytes
+    (what the exact Jaccard check reads: `pipeline.dedup.near`). They wait in the runner's
+    buffers for every document until the candidate links are known: 4 bytes a shingle, and
+    bytes rather than an array, which a runner would pickle. Two documents of 10,000 shingles
+    share about 10,000^2 / 2^32 = 0.02 spurious 32-bit values, each moving their Jaccard by one
+    over the size of their union."""
+    return np.unique(hashes.astype(np.uint32)).tobytes()
+
+
 class Features(beam.DoFn):
     """A batch of documents -> per document (node, candidate record) and, tagged, `bands` (node,
-    band keys), `shingles` (node, shingle hashes: the exact check) and `units` (node, unit hashes:
+    band keys), `shingles` (node, `exact_check_shingles`) and `units` (node, unit hashes:
     sub-document dedup) when those steps are on. Signatures are computed for the whole batch in
     one numpy pass."""
 
@@ -57,7 +68,7 @@ class Features(beam.DoFn):
                 else:
                     yield TaggedOutput("bands", (node, minhash.band_keys(sigs[i], near.bands, near.rows)))
                     if near.exact_check:
-                        yield TaggedOutput("shingles", (node, hashes[i]))
+                        yield TaggedOutput("shingles", (node, exact_check_shingles(hashes[i])))
             if self.unit:
                 yield TaggedOutput("units", (node, [h for h, _ in minhash.dedup_units(doc["text"], self.unit)]))
 
@@ -72,13 +83,14 @@ def features(docs, keeper_signal: str | None, url: bool, near: NearSettings | No
     return {"cands": out.cands, **{t: out[t] for t in FEATURE_TAGS}}
 
 
-def _survivors(alive, gone, label: str):
-    """The (node, candidate) records of `alive` whose node has no (node, ...) record in `gone`."""
+def _survivors(alive, gone, label: str, spent: str | None = None):
+    """The (node, candidate) records of `alive` whose node has no (node, ...) record in `gone`,
+    without the field `spent` (a key no later step reads: the joins after it carry less)."""
     def keep(kv):
         node, grouped = kv
         if not grouped["gone"]:
             for cand in grouped["cand"]:
-                yield (node, cand)
+                yield (node, {k: v for k, v in cand.items() if k != spent} if spent else cand)
 
     return join({"cand": alive, "gone": gone}, label) | f"{label}: keep" >> beam.FlatMap(keep)
 
@@ -114,7 +126,7 @@ class Decide(beam.PTransform):
             linked = pairs | f"Link to keeper ({reason})" >> _LinkToGroupMin(self.hot_key_values)
             links = (linked["cold"], linked["hot"]) | f"Links ({reason})" >> beam.Flatten()
             decisions.append(links | f"Decisions ({reason})" >> beam.Map(_duplicate, reason, signal))
-            alive = _survivors(alive, links, f"Left after {reason}s")
+            alive = _survivors(alive, links, f"Left after {reason}s", spent=field)
         if self.near is not None:
             near = (alive, feats["bands"], feats["shingles"]) | "Near" >> NearDecisions(self.near)
             decisions.append(near["labels"] | "Decisions (near_duplicate)" >> beam.Map(

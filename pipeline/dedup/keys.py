@@ -73,8 +73,10 @@ class BoundedGroup(beam.CombineFn):
     """A key's values -> [count, min, max, distinct values or None, peak held].
 
     Holds at most `limit` + 1 distinct values at any time; past `limit` it keeps only count, min
-    and max (the group is hot). `peak` records the most values an accumulator ever held, so a
-    test can check the bound."""
+    and max (the group is hot). While the values are held, min and max are left None (`bounds`
+    derives them): accumulators are what a lifted combine shuffles, and most groups (band keys,
+    URLs, text hashes) have one member, which should travel once, not three times. `peak` records
+    the most values an accumulator ever held, so a test can check the bound."""
 
     def __init__(self, limit: int = DEFAULT_HOT_KEY_VALUES):
         self.limit = limit
@@ -82,20 +84,30 @@ class BoundedGroup(beam.CombineFn):
     def create_accumulator(self):
         return [0, None, None, set(), 0]
 
-    def _add(self, acc, value, n=1):
-        acc[0] += n
-        if acc[1] is None or value < acc[1]:
-            acc[1] = value
-        if acc[2] is None or value > acc[2]:
-            acc[2] = value
+    @staticmethod
+    def bounds(acc) -> tuple:
+        """(min, max) of the group's values; (None, None) for an empty group."""
+        if acc[3] is None:
+            return acc[1], acc[2]
+        return (min(acc[3]), max(acc[3])) if acc[3] else (None, None)
+
+    @staticmethod
+    def _widen(acc, low, high) -> None:
+        """Makes `acc` hot (values dropped) with bounds widened to include low..high."""
+        lo, hi = BoundedGroup.bounds(acc)
+        acc[1] = low if lo is None or (low is not None and low < lo) else lo
+        acc[2] = high if hi is None or (high is not None and high > hi) else hi
+        acc[3] = None
 
     def add_input(self, acc, value):
-        self._add(acc, value)
-        if acc[3] is not None:
-            acc[3].add(value)
-            acc[4] = max(acc[4], len(acc[3]))
-            if len(acc[3]) > self.limit:
-                acc[3] = None
+        acc[0] += 1
+        if acc[3] is None:
+            self._widen(acc, value, value)
+            return acc
+        acc[3].add(value)
+        acc[4] = max(acc[4], len(acc[3]))
+        if len(acc[3]) > self.limit:
+            self._widen(acc, None, None)
         return acc
 
     def merge_accumulators(self, accs):
@@ -104,19 +116,17 @@ class BoundedGroup(beam.CombineFn):
             if acc[0] == 0:
                 continue
             out[0] += acc[0]
-            self._add(out, acc[1], 0)
-            self._add(out, acc[2], 0)
             out[4] = max(out[4], acc[4])
-            if acc[3] is None:
-                out[3] = None
-            elif out[3] is not None:
-                for value in acc[3]:
-                    out[3].add(value)
-                    if len(out[3]) > self.limit:
-                        break
-                out[4] = max(out[4], len(out[3]))
+            if acc[3] is None or out[3] is None:
+                self._widen(out, *self.bounds(acc))
+                continue
+            for value in acc[3]:
+                out[3].add(value)
                 if len(out[3]) > self.limit:
-                    out[3] = None
+                    break
+            out[4] = max(out[4], len(out[3]))
+            if len(out[3]) > self.limit:
+                self._widen(out, *self.bounds(acc))
         return out
 
     def extract_output(self, acc):
@@ -149,7 +159,7 @@ class _LinkToGroupMin(beam.PTransform):
             if acc[3] is None:
                 yield TaggedOutput("hot_groups", (key, acc[1]))
             elif len(acc[3]) > 1:
-                low = acc[1]
+                low = min(acc[3])
                 for node in sorted(acc[3]):
                     if node != low:
                         yield (node, low)

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import apache_beam as beam
+import numpy as np
+import xxhash
 from apache_beam.metrics import Metrics
-from apache_beam.pvalue import AsDict
+from apache_beam.pvalue import AsDict, AsSingleton
 
 from pipeline.dedup.components import ConnectedComponents
 from pipeline.dedup.keys import (CLUSTER_EXAMPLES, DEFAULT_HOT_KEY_VALUES, DEFAULT_MAX_ROUNDS,
@@ -57,20 +59,72 @@ class NearSettings:
                 "keeper_signal": s["keeper_signal"], "max_rounds": s["max_rounds"],
                 "hot_key_values": s["hot_key_values"]}
 
+def node_hash(node: str) -> int:
+    """64-bit hash of a node, for `LinkedNodes` (a collision only lets one more shingle set
+    through the filter, where no link reads it)."""
+    return xxhash.xxh3_64_intdigest(node.encode("utf-8"))
+
+
+class LinkedNodes(beam.CombineFn):
+    """Candidate links (u, v) -> sorted distinct `node_hash`es of their nodes, as a uint64 array:
+    8 bytes per linked node, the set the exact check needs shingles for."""
+
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, acc, link):
+        acc.append(node_hash(link[0]))
+        acc.append(node_hash(link[1]))
+        if len(acc) >= 1 << 16:
+            acc[:] = [self._compact(acc)]
+        return acc
+
+    @staticmethod
+    def _compact(parts) -> np.ndarray:
+        arrays = [p for p in parts if isinstance(p, np.ndarray)]
+        ints = [p for p in parts if not isinstance(p, np.ndarray)]
+        return np.unique(np.concatenate(arrays + [np.array(ints, dtype=np.uint64)]))
+
+    def merge_accumulators(self, accs):
+        return [self._compact([p for acc in accs for p in acc])]
+
+    def extract_output(self, acc):
+        return self._compact(acc)
+
+
+def linked_only(kv, linked: np.ndarray):
+    """(node, shingles) -> the same when the node has a candidate link."""
+    h = np.uint64(node_hash(kv[0]))
+    i = np.searchsorted(linked, h)
+    if i < len(linked) and linked[i] == h:
+        yield kv
+
+
+def _shingle_array(blob: bytes) -> np.ndarray:
+    """`pipeline.dedup.decide.exact_check_shingles` bytes -> the sorted uint32 array."""
+    return np.frombuffer(blob, dtype=np.uint32)
+
+
 class _ExactCheck(beam.PTransform):
     """Candidate links (u, v) -> the links whose exact shingle Jaccard is at least `threshold`.
 
-    Two joins keyed by node: v's shingles go to its links (a cold group min has at most
-    bands x hot_key_values links), then to u with u's own (at most `bands` links per u). The min of
-    a hot group sends its shingles through a side input instead."""
+    Only the shingles of linked nodes take part: a side input of their hashes (`LinkedNodes`, 8
+    bytes per linked node) filters the shingles first, so a document without candidates sends
+    none through the joins. Then two joins keyed by node: v's shingles go to its links (a cold
+    group min has at most bands x hot_key_values links), then to u with u's own (at most `bands`
+    links per u). The min of a hot group sends its shingles through a side input instead."""
 
     def __init__(self, threshold: float):
         super().__init__()
         self.threshold = threshold
 
     def expand(self, inputs):
-        cold, hot, hot_groups, shingles = inputs
+        cold, hot, hot_groups, all_shingles = inputs
         threshold = self.threshold
+        linked = ((cold, hot) | "Links" >> beam.Flatten()
+                  | "Linked nodes" >> beam.CombineGlobally(LinkedNodes()))
+        shingles = all_shingles | "Shingles of linked nodes" >> beam.FlatMap(
+            linked_only, AsSingleton(linked))
 
         def hot_min_shingles(kv, hot_mins):
             if kv[0] in hot_mins:
@@ -100,7 +154,8 @@ class _ExactCheck(beam.PTransform):
                         continue
                     seen.add(v)
                     checked.inc()
-                    if minhash.jaccard(sh_u, hot_sh[v] if sh_v is None else sh_v) >= threshold:
+                    other = hot_sh[v] if sh_v is None else sh_v
+                    if minhash.jaccard(_shingle_array(sh_u), _shingle_array(other)) >= threshold:
                         yield (u, v)
                     else:
                         rejected.inc()
