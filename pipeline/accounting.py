@@ -210,6 +210,11 @@ def problems(stats: dict) -> list[str]:
             lost = row["in"] - row["left"] - row["out"]
             out.append(f"stage {row['stage']}: {row['in']} documents in, {row['left']} left with "
                        f"an outcome, {row['out']} out: {lost} {'lost' if lost > 0 else 'extra'}")
+    sample = (stats.get("tokenizer") or {}).get("sample")
+    if sample and not sample["chosen"] == sample["collected"] == sample["distinct"]:
+        out.append(f"tokenizer sample: {sample['chosen']} documents chosen, {sample['collected']} "
+                   f"texts collected ({sample['distinct']} distinct): the model was trained on "
+                   f"another sample than the one chosen")
     fails = stats.get("failures")
     if fails:
         for stage, v in fails["stages"].items():

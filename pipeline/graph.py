@@ -89,7 +89,8 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
         tok = (packed
                | "Tokenizer sample texts" >> beam.FlatMap(_sample_text, AsSingleton(chosen))
                | "Collect sample" >> beam.combiners.ToList()
-               | "Train tokenizer" >> beam.ParDo(tokenize.TrainTokenizer(opts.vocab_size, out)))
+               | "Train tokenizer" >> beam.ParDo(tokenize.TrainTokenizer(opts.vocab_size, out),
+                                                 AsSingleton(chosen)))
 
     if opts.num_shards > 0:
         num_shards = p | "Fixed shard count" >> beam.Create([opts.num_shards])

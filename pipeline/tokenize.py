@@ -85,25 +85,33 @@ def check_special_ids(model: bytes) -> int:
 
 
 class TrainTokenizer(beam.DoFn):
-    """The (sorted) sample in; a dict {model, error} out, written beside the shards."""
+    """The sample's (hash, id, text) records and the chosen ids in; a dict {model, error,
+    sample} out, the model written beside the shards. `sample` counts the chosen documents and
+    those whose text arrived: they must be equal (`pipeline.accounting.problems` fails a run
+    where they are not), since a sample that lost or repeated a text trains another model."""
 
     def __init__(self, vocab_size: int, output: str):
         self.vocab_size = vocab_size
         self.output = output
 
-    def process(self, sample):
-        texts = [text for _, text in sorted(sample)]
+    def process(self, sample, chosen):
+        records = sorted(sample)
+        texts = [text for _, _, text in records]
+        counts = {"chosen": len(chosen), "collected": len(records),
+                  "distinct": len({doc_id for _, doc_id, _ in records}),
+                  "chars": sum(map(len, texts))}
         if not texts:
-            yield {"model": None, "error": "no kept documents to train a tokenizer on"}
+            yield {"model": None, "error": "no kept documents to train a tokenizer on", "sample": counts}
             return
         try:
             model = train_sentencepiece(texts, self.vocab_size)
         except Exception as e:
-            yield {"model": None, "error": f"tokenizer training failed: {type(e).__name__}: {e}"}
+            yield {"model": None, "error": f"tokenizer training failed: {type(e).__name__}: {e}",
+                   "sample": counts}
             return
         _write(FileSystems.join(self.output, shard_format.TOKENIZER_MODEL), model)
         _write(FileSystems.join(self.output, shard_format.TOKENIZER_VOCAB), vocab_text(model))
-        yield {"model": model, "error": None}
+        yield {"model": model, "error": None, "sample": counts}
 
 
 class LoadTokenizer(beam.DoFn):
@@ -122,10 +130,11 @@ class LoadTokenizer(beam.DoFn):
 
 
 def tokenizer_info(tok: dict) -> dict:
+    sample = {"sample": tok["sample"]} if "sample" in tok else {}
     if tok["model"] is None:
-        return {"sha256": None, "vocab_size": 0, "error": tok["error"]}
+        return {"sha256": None, "vocab_size": 0, "error": tok["error"], **sample}
     return {"sha256": hashlib.sha256(tok["model"]).hexdigest(),
-            "vocab_size": check_special_ids(tok["model"]), "error": None}
+            "vocab_size": check_special_ids(tok["model"]), "error": None, **sample}
 
 
 def _write(path: str, data: bytes) -> None:
@@ -158,9 +167,9 @@ def choose_sample(candidates: list, max_chars: int) -> frozenset:
 
 
 def sample_text(doc: dict, chosen: frozenset):
-    """(hash, text) of a chosen document, the training input."""
+    """(hash, id, text) of a chosen document, the training input."""
     if doc["id"] in chosen:
-        yield _sample_hash(doc["id"]), doc["text"][:SAMPLE_CHARS_PER_DOC]
+        yield _sample_hash(doc["id"]), doc["id"], doc["text"][:SAMPLE_CHARS_PER_DOC]
 
 
 def encode_document(sp, text: str, dtype: np.dtype) -> tuple[np.ndarray, list[int]]:

@@ -75,6 +75,26 @@ def test_sample_is_chosen_in_hash_order_within_the_character_budget():
     assert tokenize.choose_sample([], 1_000) == frozenset()
     # Texts come only from chosen documents, cut to SAMPLE_CHARS_PER_DOC.
     long_doc = {"id": order[0], "text": "y" * (tokenize.SAMPLE_CHARS_PER_DOC + 5)}
-    (h, text), = tokenize.sample_text(long_doc, chosen)
+    (h, doc_id, text), = tokenize.sample_text(long_doc, chosen)
     assert len(text) == tokenize.SAMPLE_CHARS_PER_DOC and h == candidates[int(order[0][1:])][0]
+    assert doc_id == order[0]
     assert list(tokenize.sample_text(docs[0], frozenset())) == []
+
+
+def test_a_sample_that_is_not_the_chosen_one_fails_the_run(tmp_path):
+    """TrainTokenizer counts what arrived against what was chosen; accounting names a gap."""
+    from pipeline import accounting
+
+    chosen = frozenset({"a", "b", "c"})
+    sample = [(1, "a", "alpha beta gamma. " * 50), (2, "b", "delta epsilon. " * 50),
+              (2, "b", "delta epsilon. " * 50)]
+    out, = tokenize.TrainTokenizer(60, str(tmp_path)).process(sample, chosen)
+    assert out["sample"] == {"chosen": 3, "collected": 3, "distinct": 2,
+                             "chars": sum(len(t) for _, _, t in sample)}
+    stats = {"identity": {u: {"holds": True} for u in ("docs", "bytes")},
+             "tokenizer": tokenize.tokenizer_info(out)}
+    assert any("tokenizer sample: 3 documents chosen, 3 texts collected (2 distinct)" in p
+               for p in accounting.problems(stats))
+    good = {**stats, "tokenizer": {**stats["tokenizer"],
+                                   "sample": {"chosen": 3, "collected": 3, "distinct": 3, "chars": 9}}}
+    assert accounting.problems(good) == []
