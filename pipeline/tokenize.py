@@ -95,10 +95,10 @@ class TrainTokenizer(beam.DoFn):
         self.output = output
 
     def process(self, sample, chosen):
-        records = sorted(sample)
-        texts = [text for _, _, text in records]
-        counts = {"chosen": len(chosen), "collected": len(records),
-                  "distinct": len({doc_id for _, doc_id, _ in records}),
+        rows = sorted(sample)
+        texts = [text for _, _, text in rows]
+        counts = {"chosen": len(chosen), "collected": len(rows),
+                  "distinct": len({doc_id for _, doc_id, _ in rows}),
                   "chars": sum(map(len, texts))}
         if not texts:
             yield {"model": None, "error": "no kept documents to train a tokenizer on", "sample": counts}

@@ -15,29 +15,18 @@ Decisions: ("duplicate", reason, keeper id), ("cluster", size, first member ids)
 from __future__ import annotations
 
 import apache_beam as beam
-import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
 from pipeline import records
 from pipeline.dedup.keys import (CLUSTERS_TAG, DEFAULT_HOT_KEY_VALUES, DROPPED_TAG, DUPLICATE_TAG,
                                  _LinkToGroupMin, id_of, join, node_of)
-from pipeline.dedup.near import ClusterReport, NearDecisions, NearSettings
+from pipeline.dedup.near import ClusterReport, NearDecisions, NearSettings, exact_check_shingles
 from quality import minhash, normalize
 
 DUPLICATE, CLUSTER, OWNED = "duplicate", "cluster", "owned"
 UNITS = ("paragraph", "sentence_span")
 FEATURE_TAGS = ("bands", "shingles", "units")
-
-
-def exact_check_shingles(hashes: np.ndarray) -> bytes:
-    """A document's 64-bit shingle hashes -> their distinct low 32 bits, sorted, as raw bytes
-    (what the exact Jaccard check reads: `pipeline.dedup.near`). They wait in the runner's
-    buffers for every document until the candidate links are known: 4 bytes a shingle, and
-    bytes rather than an array, which a runner would pickle. Two documents of 10,000 shingles
-    share about 10,000^2 / 2^32 = 0.02 spurious 32-bit values, each moving their Jaccard by one
-    over the size of their union."""
-    return np.unique(hashes.astype(np.uint32)).tobytes()
 
 
 class Features(beam.DoFn):
