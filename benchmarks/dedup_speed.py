@@ -161,10 +161,12 @@ def run_sieve(input_dir: str, out: str, workers: int) -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    from pipeline import local_runner
     from pipeline.dedup import NearDedup
     from pipeline.options import DEFAULT_MAX_DOC_BYTES, DEFAULT_MAX_RECORD_BYTES
     from pipeline.read import ReadDocuments
 
+    local_runner.install()  # FnApiRunner's worker-process data loss (pipeline/local_runner.py)
     shutil.rmtree(out, ignore_errors=True)
     opts = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"] if workers > 1 else []
     start = time.perf_counter()

@@ -13,7 +13,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline import accounting, graph, run_metrics, shard_format
+from pipeline import accounting, graph, local_runner, run_metrics, shard_format
 from pipeline.options import SieveOptions
 from pipeline.shards import create_file
 from quality import report
@@ -79,6 +79,7 @@ def run(argv: list[str] | None = None) -> dict:
     else:
         pattern, label = str(SAMPLE), SAMPLE_LABEL
     clear_previous_outputs(opts.output)
+    local_runner.install()  # FnApiRunner's worker-process data loss (issue 12), fixed
     p = beam.Pipeline(options=options)
     graph.build(p, opts, pattern, label)
     result = p.run()

@@ -13,7 +13,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline import dedup
+from pipeline import dedup, local_runner
 from pipeline.__main__ import SAMPLE
 from quality import minhash as mh
 from quality.normalize import dedup_key, normalize_text
@@ -26,6 +26,7 @@ def run_collect(tmp: Path, build, inputs, *options: str) -> tuple[dict[str, list
     """Runs `build(pcoll)` (a dict of named outputs) on `inputs`; returns each output's rows
     (read back from files, so multi-process runs work too) and the pipeline result."""
     tmp.mkdir(parents=True, exist_ok=True)
+    local_runner.install()  # as `python -m pipeline` does: FnApiRunner's worker data loss
     p = beam.Pipeline(runner=RUNNER, options=PipelineOptions(list(options)))
     # reshuffle: several bundles, so that multi-process runs spread keys over the workers
     outs = build(p | "Inputs" >> beam.Create(inputs, reshuffle=True))
