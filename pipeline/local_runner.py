@@ -21,11 +21,16 @@ holding 18 of them (188,775,226 of 251,699,419 bytes) and processed 70,010 rows.
 The fix (`install`), for the driver process, before a pipeline runs:
 - `DATA_BUFFER_TIME_LIMIT_MS = 0`: the runner's streams (and the SDK harness of the
   multi-threaded mode, which reads the same constant) buffer by size only: no flushing thread,
-  no race.
-- `BundleManager._send_input_to_worker` flushes after each chunk it writes once the buffer is
-  over Beam's 10 MB threshold (`maybe_flush`), so a bundle's input still travels in bounded
-  messages rather than as one message of the whole part (gRPC/protobuf messages stop at 2 GB).
-  Chunks are whole encoded elements, so a flush never splits an element.
+  no race. Beam's `_send_input_to_worker` never flushes by size, so each part of a bundle's
+  input now travels as one message, sent when it is complete. It must not be cut into many
+  smaller messages: the runner sends a bundle's whole input before it asks the worker to start
+  the bundle, and the queues between them hold only a few messages (5 on the worker, 100 MB
+  on each of the runner's two). A flush every 10 MB deadlocked a 600 MB input; a whole part
+  passes because a queue always takes one message of any size.
+- `BundleManager._send_input_to_worker` checks that size: one gRPC/protobuf message stops at
+  2 GB, so a part over Beam's `_FLUSH_MAX_SIZE` fails with an error that says what to do (more
+  worker processes make smaller parts; a corpus that size belongs on Dataflow) instead of
+  failing inside gRPC.
 
 SDK workers started by FnApiRunner already use size-based streams (`data_buffer_time_limit_ms`
 0 unless an experiment sets it), so nothing changes on their side. Dataflow does not run this
@@ -40,12 +45,21 @@ _INSTALLED = False
 
 
 def _send_input_to_worker(self, process_bundle_id: str, read_transform_id: str, byte_streams) -> None:
-    """Beam's BundleManager._send_input_to_worker, with a size-based flush after each chunk."""
+    """Beam's BundleManager._send_input_to_worker (one message per part, sent on close), with
+    a clear error for a part over gRPC's message size."""
+    from apache_beam.runners.worker import data_plane
+
     assert self._worker_handler is not None
+    chunks = list(byte_streams or [])
+    size = sum(len(c) for c in chunks)
+    if size > data_plane._FLUSH_MAX_SIZE:
+        raise RuntimeError(
+            f"FnApiRunner: {size / 2**30:.2f} GiB of input for one bundle part of "
+            f"{read_transform_id!r} is over gRPC's 2 GiB message limit; run with more "
+            "--direct_num_workers (smaller parts) or on Dataflow")
     data_out = self._worker_handler.data_conn.output_stream(process_bundle_id, read_transform_id)
-    for byte_stream in byte_streams or []:
+    for byte_stream in chunks:
         data_out.write(byte_stream)
-        data_out.maybe_flush()
     data_out.close()
 
 
