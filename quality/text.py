@@ -263,6 +263,9 @@ _RT_CACHE_MAX = 500_000
 def _split_chunk(chunk: str, special: dict[str, tuple[str, ...]] | None = None) -> tuple[str, ...]:
     """Tokens of one whitespace-free chunk (the spaCy affix algorithm; see the note above)."""
     if special is None:
+        fast = _simple_chunk(chunk)
+        if fast is not None:
+            return fast
         tokens = _split_chunk(chunk, _RT_SPECIAL)
         return _merge_specials(tokens) if len(tokens) > 1 else tokens
     if chunk in special:
@@ -320,6 +323,59 @@ def _split_chunk(chunk: str, special: dict[str, tuple[str, ...]] | None = None) 
             if string[start:]:
                 middle.append(string[start:])
     return tuple(prefixes) + tuple(middle) + tuple(reversed(suffixes))
+
+
+# The commonest chunks, split without the affix loop (`_simple_chunk`): an optional "(" prefix, a
+# body of letters only or ASCII digits only (no prefix, suffix, infix or URL rule matches inside
+# such a body), and an optional last character that the suffix regex takes off alone after that
+# body: one of `_RT_SIMPLE_SUFFIXES`, or "." after a lower-case letter (the `[lower]\.` suffix
+# rule) or a digit. Special cases are looked up as the loop looks them up.
+_RT_SIMPLE_SUFFIXES = frozenset(",;:!?)")
+
+
+def _lower_letters() -> frozenset[str]:
+    import unicodedata as ud
+
+    return frozenset(chr(cp) for cp in range(0x2000) if ud.category(chr(cp)) == "Ll")
+
+
+_RT_LOWER = _lower_letters()  # the `lower` class of `_build_rule_tokenizer` (below U+2000)
+
+
+def _simple_body(body: str) -> bool:
+    return body.isalpha() or (body.isascii() and body.isdigit())
+
+
+def _simple_chunk(chunk: str) -> tuple[str, ...] | None:
+    """The tokens of a chunk of the shape above, as `_split_chunk`'s loop gives them; None for any
+    other chunk. `tests/test_quality_text.py` checks it against the loop on every distinct chunk of the
+    bundled sample and on hostile ones."""
+    special = _RT_SPECIAL
+    hit = special.get(chunk)
+    if hit is not None:
+        return hit
+    prefix = ()
+    body = chunk
+    if body[0] == "(":
+        body = body[1:]
+        if not body or body in special:
+            return None
+        prefix = ("(",)
+    suffix = ()
+    last = body[-1]
+    if last in _RT_SIMPLE_SUFFIXES or last == ".":
+        head = body[:-1]
+        if not head or head in special or not _simple_body(head):
+            return None
+        if last == "." and not (head[-1] in _RT_LOWER or head[-1].isascii() and head[-1].isdigit()):
+            return None
+        if prefix and chunk[:-1] in special:
+            return None
+        body, suffix = head, (last,)
+    elif not _simple_body(body):
+        return None
+    tokens = prefix + (special.get(body) or (body,)) + suffix
+    return _merge_specials(tokens) if len(tokens) > 1 else tokens
 
 
 # Special cases that the affix rules would cut into pieces (")" + ":" for "):") are re-joined
