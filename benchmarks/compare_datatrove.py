@@ -2,7 +2,7 @@
 
 Runs datatrove's GopherQualityFilter, GopherRepetitionFilter, C4QualityFilter and
 FineWebQualityFilter, one rule at a time (every other rule of the filter switched off), and
-Sieve's matching `quality.policy.Rule`, on the same normalized English documents of the bundled
+Sieve's matching `quality.rules.Rule`, on the same normalized English documents of the bundled
 sample, then prints per rule: docs, both keep, both drop, Sieve-only drop, datatrove-only drop,
 agreement %, and a few disagreeing ids with both sides' values. It also checks that the C4 line
 transform leaves the same text as datatrove's C4QualityFilter.

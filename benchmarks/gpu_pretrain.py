@@ -36,6 +36,7 @@ import torch
 
 from pipeline import shard_format
 from pretrain import train as train_lib
+from pretrain.config import TrainConfig
 from pretrain.model import Transformer, preset
 
 SAMPLE = os.path.join(os.path.dirname(__file__), os.pardir, "pipeline", "sample", "sample.jsonl.gz")
@@ -186,7 +187,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         shards = args.shards or byte_shards(os.path.join(tmp, "bytes"),
                                             max_docs=200 if args.smoke else 1000)
-        cfg = train_lib.TrainConfig(
+        cfg = TrainConfig(
             shards=shards, out=os.path.join(tmp, "run"), model=args.train_model, objective="clm",
             seq_len=64 if args.smoke else 512, batch_size=4 if args.smoke else 32,
             steps=10 if args.smoke else 400, max_minutes=args.train_minutes, device=device,

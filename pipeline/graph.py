@@ -62,7 +62,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
             max_doc_bytes=opts.max_doc_bytes, max_record_bytes=opts.max_record_bytes)
         unique = read.docs | "Unique ids" >> stages.DedupIds()
         annotated = unique.docs | "Annotate" >> beam.ParDo(stages.Annotate(opts.quality_model)).with_outputs(
-            stages.DEAD_LETTER_TAG, main="docs")
+            records.DEAD_LETTER_TAG, main="docs")
         input_docs, input_dead, unique_docs = read.docs, (read.dead_letter,), unique.docs
         early_dead = (read.dead_letter, unique.dead_letter, annotated.dead_letter)
         annotated_docs = annotated.docs
@@ -103,10 +103,10 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
     n_shards = AsSingleton(num_shards)
     early_letters = early_dead | "Early dead letters" >> beam.Flatten(pipeline=p)
     rows = ((selected.dropped | "Dropped rows" >> beam.Map(lambda r: ("dropped", r)),
-             early_letters | "Dead-letter rows" >> beam.Map(lambda r: (shards.DEAD_LETTER_TAG, r)))
+             early_letters | "Dead-letter rows" >> beam.Map(lambda r: (records.DEAD_LETTER_TAG, r)))
             | "All rows" >> beam.Flatten())
     dirs = {shards.OUTCOMES_TAG: FileSystems.join(out, LEDGER_DIR),
-            shards.DEAD_LETTER_TAG: FileSystems.join(out, DEAD_LETTER_DIR),
+            records.DEAD_LETTER_TAG: FileSystems.join(out, DEAD_LETTER_DIR),
             shards.CLUSTERS_TAG: FileSystems.join(out, CLUSTERS_DIR)}
     written = ({"docs": packed, "decisions": decided["decisions"], "rows": rows}
                | "Shards" >> shards.WriteShards(out, n_shards, AsSingleton(tok), opts.write_text,
@@ -138,7 +138,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
                 if cuts else p | "Policy" >> beam.Create([policy.to_dict()]))
     stage_docs = count_stages({"read": unique_docs, "annotated": annotated_docs,
                                "selected": selected.docs}, written[shards.STAGE_TAG])
-    failure_examples = (written[shards.DEAD_LETTER_TAG]
+    failure_examples = (written[records.DEAD_LETTER_TAG]
                         | "Stage failures" >> beam.FlatMap(_stage_failure)
                         | "First failures" >> beam.combiners.Top.Smallest(FAILURE_EXAMPLES))
     (counts | "Stats" >> beam.Map(_write_stats, AsSingleton(inputs), AsSingleton(manifest),

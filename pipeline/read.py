@@ -22,7 +22,6 @@ from apache_beam.metrics import Metrics
 
 from pipeline import records
 
-DEAD_LETTER_TAG = "dead_letter"
 _READ_CHUNK = 1 << 20
 
 
@@ -187,7 +186,7 @@ class ReadJsonlFile(beam.DoFn):
 
     def _dead(self, path, line_no, error, nbytes, head=""):
         self.dead_letters.inc()
-        return beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(
+        return beam.pvalue.TaggedOutput(records.DEAD_LETTER_TAG, records.dead_letter(
             f"{path}:{line_no}", "read", error, nbytes, head, file=path, line=line_no))
 
     def process(self, readable_file):
@@ -264,7 +263,7 @@ class ReadDocuments(beam.PTransform):
                  | "Reshuffle files" >> beam.Reshuffle()
                  | "Open" >> fileio.ReadMatches(compression=CompressionTypes.UNCOMPRESSED))
         return files | "Parse" >> beam.ParDo(ReadJsonlFile(**self.kwargs)).with_outputs(
-            DEAD_LETTER_TAG, main="docs")
+            records.DEAD_LETTER_TAG, main="docs")
 
 
 class _ParseAnnotated(beam.DoFn):

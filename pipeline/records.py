@@ -15,6 +15,7 @@ DROPPED = "dropped"
 DUPLICATE = "duplicate"
 DEAD_LETTER = "dead_letter"
 OUTCOMES = (KEPT, DROPPED, DUPLICATE, DEAD_LETTER)
+DEAD_LETTER_TAG = DEAD_LETTER  # the tagged output of every stage that dead-letters records
 
 HEAD_CHARS = 200  # how much of a bad record a dead letter keeps, for a person to recognise it
 EXAMPLE_CHARS = 300  # how much of an annotated document its ledger row keeps, for report examples

@@ -72,12 +72,11 @@ class GroupByIdHash(beam.PTransform):
 
 # Tagged outputs of WriteShards, besides the shard infos.
 OUTCOMES_TAG = "outcomes"
-DEAD_LETTER_TAG = "dead_letter"
 CLUSTERS_TAG = "clusters"
 STAGE_TAG = "stage"
 DEDUPLICATED, TOKENIZED = "deduplicated", "tokenized"  # stage labels, one per document
 # The per-shard JSONL files WriteShards writes, by output tag: their name prefix.
-FILE_PREFIX = {OUTCOMES_TAG: "ledger", DEAD_LETTER_TAG: "dead_letter", CLUSTERS_TAG: "clusters"}
+FILE_PREFIX = {OUTCOMES_TAG: "ledger", records.DEAD_LETTER_TAG: "dead_letter", CLUSTERS_TAG: "clusters"}
 
 
 def estimated_size(cand: dict) -> tuple[int, int]:
@@ -135,7 +134,7 @@ class _WriteShard(beam.DoFn):
         ledger, dead, clusters, docs = [], [], [], []
         for kind, blob in grouped["row"]:
             row = records.unpack(blob)
-            if kind == DEAD_LETTER_TAG:
+            if kind == records.DEAD_LETTER_TAG:
                 dead.append(row)
                 ledger.append(records.dead_letter_outcome(row))
             else:
@@ -169,7 +168,7 @@ class _WriteShard(beam.DoFn):
                    "tokens": sum(len(d["tokens"]) for d in docs), "bytes": writer.size}
             ledger.extend(records.doc_outcome(d, records.KEPT, tokens=len(d["tokens"]), shard=name)
                           for d in docs)
-        for tag, rows in ((OUTCOMES_TAG, ledger), (DEAD_LETTER_TAG, dead), (CLUSTERS_TAG, clusters)):
+        for tag, rows in ((OUTCOMES_TAG, ledger), (records.DEAD_LETTER_TAG, dead), (CLUSTERS_TAG, clusters)):
             if rows:
                 write_jsonl_file(FileSystems.join(self.dirs[tag], jsonl_name(
                     FILE_PREFIX[tag], index, num_files)), rows)
@@ -214,7 +213,7 @@ class WriteShards(beam.PTransform):
                 | "Write shard" >> beam.ParDo(
                     _WriteShard(self.output, self.write_text, self.unit, self.dirs),
                     self.tokenizer, self.num_shards).with_outputs(
-                        OUTCOMES_TAG, DEAD_LETTER_TAG, CLUSTERS_TAG, STAGE_TAG, main="shards"))
+                        OUTCOMES_TAG, records.DEAD_LETTER_TAG, CLUSTERS_TAG, STAGE_TAG, main="shards"))
 
 
 class _WriteJsonl(beam.DoFn):

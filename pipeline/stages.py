@@ -20,9 +20,8 @@ from apache_beam.pvalue import AsDict
 from pipeline import records
 from quality import normalize, signals
 from quality.langid import LanguageIdentifier
-from quality.policy import Policy
+from quality.rules import Policy
 
-DEAD_LETTER_TAG = "dead_letter"
 DROPPED_TAG = "dropped"
 LANG_SCORE_DECIMALS = 4  # fastText scores are float32; 4 decimals keep JSON stable and readable
 QUALITY_SCORE_DECIMALS = 5  # finer: top-fraction selection cuts this score at a quantile
@@ -70,7 +69,7 @@ class Annotate(beam.DoFn):
                 sig[SIGNAL] = round(self.classifier.score([text])[0], QUALITY_SCORE_DECIMALS)
         except Exception as e:  # a document that breaks a signal must not break the job
             self.failures.inc()
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(
+            yield beam.pvalue.TaggedOutput(records.DEAD_LETTER_TAG, records.dead_letter(
                 doc["id"], "annotate", f"{type(e).__name__}: {e}", doc["bytes"], doc["text"],
                 source=doc["source"]))
             return
@@ -143,7 +142,7 @@ class DedupIds(beam.PTransform):
                         lambda kv: [(kv[0], kv[1][1])] if kv[1][0] > 1 else []))
         waiting = docs | "Pack" >> beam.Map(lambda d: (d["id"], tuple(d["pos"]), records.pack(d)))
         return waiting | "First of each id" >> beam.ParDo(_DropRepeats(), AsDict(repeated)).with_outputs(
-            DEAD_LETTER_TAG, main="docs")
+            records.DEAD_LETTER_TAG, main="docs")
 
 
 class _DropRepeats(beam.DoFn):
@@ -154,6 +153,6 @@ class _DropRepeats(beam.DoFn):
         if first is None or pos == first:
             yield doc
             return
-        yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, records.dead_letter(
+        yield beam.pvalue.TaggedOutput(records.DEAD_LETTER_TAG, records.dead_letter(
             doc["id"], "read", "duplicate record id (an earlier record kept it)", doc["bytes"],
             doc["text"], source=doc["source"]))

@@ -21,7 +21,6 @@ from apache_beam.metrics import Metrics
 from pipeline import records, shard_format
 from quality.text import sentences
 
-DEAD_LETTER_TAG = "dead_letter"
 # Reserved ids, the same in every Sieve tokenizer so objectives need no lookup table.
 SPECIAL_IDS = {"pad": 0, "unk": 1, "bos": 2, "eos": 3, "mask": 4}
 MASK_PIECE = "<mask>"
@@ -193,9 +192,9 @@ class Encoder:
         self.tokens = Metrics.counter("tokenize", "tokens")
 
     def __call__(self, doc: dict, tok: dict) -> tuple[str, dict]:
-        """("docs", tokenized document) or (DEAD_LETTER_TAG, dead letter)."""
+        """("docs", tokenized document) or (records.DEAD_LETTER_TAG, dead letter)."""
         if tok["model"] is None:
-            return DEAD_LETTER_TAG, records.dead_letter(
+            return records.DEAD_LETTER_TAG, records.dead_letter(
                 doc["id"], "tokenize", tok["error"], doc["bytes"], doc["text"], source=doc["source"])
         model = tok["model"]
         # The side input is the same object for every element of a bundle: compare identity
@@ -209,7 +208,7 @@ class Encoder:
         try:
             tokens, starts = encode_document(self._sp, doc["text"], dtype)
         except Exception as e:
-            return DEAD_LETTER_TAG, records.dead_letter(
+            return records.DEAD_LETTER_TAG, records.dead_letter(
                 doc["id"], "tokenize", f"{type(e).__name__}: {e}", doc["bytes"], doc["text"],
                 source=doc["source"])
         self.tokens.inc(len(tokens))

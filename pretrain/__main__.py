@@ -6,10 +6,11 @@ import argparse
 import inspect
 import sys
 
-from pretrain import evaluate, objectives
+from pretrain import objectives
+from pretrain.config import EVAL_TOKENS, TrainConfig, model_kind
 from pretrain.data import PACKINGS
 from pretrain.model import KINDS, PRESETS
-from pretrain.train import TrainConfig, model_kind, train
+from pretrain.train import train
 
 
 def objective_param(text: str) -> tuple[str, str]:
@@ -37,9 +38,8 @@ def _objectives_help() -> str:
     for name, spec in objectives.OBJECTIVES.items():
         defaults = {n: p.default for n, p in inspect.signature(spec.fn).parameters.items()}
         params = ", ".join(f"{p}={defaults[p]}" for p in spec.params) or "no parameters"
-        note = f" [not trainable yet: {spec.trainable}]" if spec.trainable else ""
         packing = f" (packing {spec.packing})" if spec.packing else ""
-        lines.append(f"  {name}{packing}: {params}{note}")
+        lines.append(f"  {name}{packing}: {params}")
     return "objectives and their --param names (defaults):\n" + "\n".join(lines)
 
 
@@ -128,7 +128,7 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--holdout_shards", type=int, default=1,
                    help="shards of OUT_DIR held out when there is no --eval_shards "
                         "(default: %(default)s)")
-    p.add_argument("--eval_tokens", type=int, default=evaluate.EVAL_TOKENS,
+    p.add_argument("--eval_tokens", type=int, default=EVAL_TOKENS,
                    help="held-out tokens evaluated, whole documents in shard order "
                         "(default: %(default)s)")
     p.add_argument("--probe", "--probe_data", dest="probe_data", default=None, metavar="DIR",
@@ -155,12 +155,6 @@ def parse_args(argv=None) -> TrainConfig:
 
 def main(argv=None) -> int:
     cfg = parse_args(argv)
-    spec = objectives.OBJECTIVES[cfg.objective]
-    if spec.trainable:
-        print(f"python -m pretrain: objective {cfg.objective!r} cannot be trained yet: "
-              f"{spec.trainable}. Its loader works: pretrain.data.make_loader(..., "
-              f"objective={cfg.objective!r}).", file=sys.stderr)
-        return 2
     summary = train(cfg)
     if summary["rank"] != 0:
         return 0

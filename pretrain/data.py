@@ -245,7 +245,7 @@ class Objective:
                              f"not {sorted(unknown)}")
         tokenizer = manifest["tokenizer"]
         bound = {"special_ids": dict(tokenizer["special_ids"]), **params}
-        if name in ("mlm", "wwm", "span", "t5", "sop"):
+        if self.spec.needs_vocab_size:
             bound["vocab_size"] = int(tokenizer["vocab_size"])
         if self.spec.needs_word_starts:
             if word_starts is None:

@@ -41,10 +41,11 @@ import torch.nn.functional as F
 
 from pipeline import shard_format
 from pretrain import data, objectives
-from pretrain.model import IGNORE_INDEX
+from pretrain.checkpoint import load_checkpoint, model_from_checkpoint
+from pretrain.config import EVAL_TOKENS, TrainConfig, autocast_for
+from pretrain.objectives import IGNORE_INDEX
 
 EVAL_SEED = 20_240_601    # seeds the fixed evaluation masks (any constant; never changed)
-EVAL_TOKENS = 262_144     # default cap on held-out tokens per evaluation (whole documents)
 EVAL_BATCH = 16
 PROBE_TASKS = ("grain", "corn")
 PROBE_L2 = 1e-3           # logistic regression penalty on the (standardized) weights
@@ -335,11 +336,56 @@ def probe(model, sp, probe_dir: str, *, seq_len: int, special: dict, device: str
 
 
 # ---------------------------------------------------------------------------------------------
+# A run's evaluations
+
+class Evaluator:
+    """The held-out documents (read once) and the probe, for evaluations during and after a run.
+
+    Held-out data: `eval_shards` (a second pipeline output, which must share the training
+    tokenizer) read whole up to eval_tokens; else the training output's last `holdout_shards`
+    shards by name, which training then never reads; else (a single shard) none.
+    """
+
+    def __init__(self, cfg: TrainConfig, manifest: dict, heldout: list[str]):
+        self.cfg, self.manifest, self.docs, self.source = cfg, manifest, [], None
+        if cfg.eval_shards:
+            other = data.read_manifest(cfg.eval_shards)
+            if other["tokenizer"]["sha256"] != manifest["tokenizer"]["sha256"]:
+                raise ValueError(f"{cfg.eval_shards} was tokenized with another tokenizer than "
+                                 f"{cfg.shards}: write it with --tokenizer {cfg.shards}/tokenizer.model")
+            self.docs = read_documents(cfg.eval_shards, None, cfg.eval_tokens)
+            self.source = cfg.eval_shards
+        elif heldout:
+            self.docs = read_documents(cfg.shards, heldout, cfg.eval_tokens)
+            self.source = f"{cfg.shards} shards {', '.join(heldout)}"
+
+    def __call__(self, model, device: str, autocast, final: bool = False) -> dict:
+        tok = self.manifest["tokenizer"]
+        special = {k: int(v) for k, v in tok["special_ids"].items()}
+        out = {}
+        if self.docs:
+            out.update(held_out_loss(
+                model, self.docs, seq_len=self.cfg.seq_len, special=special, device=device,
+                objective_params=self.cfg.objective_params, vocab_size=int(tok["vocab_size"]),
+                autocast=autocast))
+        if final and self.cfg.probe_data:
+            sp = run_tokenizer(self.cfg.shards, self.manifest)
+            out["probe"] = probe(model, sp, self.cfg.probe_data, seq_len=self.cfg.seq_len,
+                                          special=special, device=device, autocast=autocast)
+        return out
+
+
+def run_evaluation(model, cfg: TrainConfig, final: bool = True) -> dict:
+    """Evaluates a model as a run with `cfg` would (used by `python -m pretrain.evaluate`)."""
+    manifest = data.read_manifest(cfg.shards)
+    _, heldout = split_shards(manifest, cfg.holdout_shards)
+    return Evaluator(cfg, manifest, heldout)(model, cfg.device, autocast_for(cfg, cfg.device), final)
+
+
+# ---------------------------------------------------------------------------------------------
 # Command line: evaluate a checkpoint after the fact
 
 def main(argv=None) -> int:
-    from pretrain import train as train_lib
-
     p = argparse.ArgumentParser(prog="python -m pretrain.evaluate",
                                 description="Held-out loss and the Reuters probe of a checkpoint.")
     p.add_argument("--checkpoint", required=True, help="RUN_DIR/checkpoint.pt")
@@ -353,15 +399,15 @@ def main(argv=None) -> int:
     p.add_argument("--probe_data", default=None, help="directory of Reuters*.arff files")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
-    ckpt = train_lib.load_checkpoint(args.checkpoint, args.device)
+    ckpt = load_checkpoint(args.checkpoint, args.device)
     tcfg = ckpt["train_config"]
     tcfg.update({k: v for k, v in (("shards", args.shards), ("eval_shards", args.eval_shards),
                                    ("eval_tokens", args.eval_tokens), ("device", args.device),
                                    ("probe_data", args.probe_data)) if v is not None})
-    model = train_lib.model_from_checkpoint(ckpt).to(args.device)
-    cfg = train_lib.TrainConfig(**{k: v for k, v in tcfg.items()
-                                   if k in train_lib.TrainConfig.__dataclass_fields__})
-    result = train_lib.run_evaluation(model, cfg, final=True)
+    model = model_from_checkpoint(ckpt).to(args.device)
+    cfg = TrainConfig(**{k: v for k, v in tcfg.items()
+                                   if k in TrainConfig.__dataclass_fields__})
+    result = run_evaluation(model, cfg, final=True)
     print(json.dumps(result, indent=2, sort_keys=True))
     return 0
 

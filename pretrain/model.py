@@ -26,7 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-IGNORE_INDEX = -100  # labels of positions that are not predicted (see objectives.IGNORE_INDEX)
+from pretrain.objectives import IGNORE_INDEX  # labels of positions that are not predicted
+
 KINDS = ("encoder", "decoder", "encdec")
 
 

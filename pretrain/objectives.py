@@ -561,24 +561,51 @@ def prefix(tokens, sentence_starts=None, *, seed: int, epoch: int, index,
 
 @dataclass(frozen=True)
 class ObjectiveSpec:
-    """How the loader and trainer use an objective."""
+    """Everything the loader, the model builder and the trainer need of an objective, so that a new
+    objective is one entry of `OBJECTIVES`."""
     fn: Callable[..., dict]
     params: tuple[str, ...]            # tunable keyword parameters (CLI: --param NAME=VALUE)
+    kind: str                          # the model kind that trains it (pretrain.model.KINDS)
     needs_word_starts: bool = False
+    needs_vocab_size: bool = False     # draws random tokens or sentinels from the vocabulary
     extra_columns: int = 0             # columns the objective adds to each row
     packing: Optional[str] = None      # the packing it requires, if any
-    trainable: str = ""                # "" if a model kind in model.py can train it; else why not
+    # (batch key, model keyword) pairs the model takes besides input_ids and labels
+    model_inputs: tuple[tuple[str, str], ...] = ()
+    # keyword options of the model it trains (pretrain.model.ModelConfig fields)
+    model_options: tuple[tuple[str, object], ...] = ()
+    # ids it adds to the tokenizer's vocabulary, from its parameters (T5's sentinels)
+    extra_vocab: Optional[Callable[[Mapping], int]] = None
+    # (input length, target length) the model runs on for a packed sequence of seq_len, from its
+    # parameters, for FLOPs; None: (seq_len, no separate target)
+    model_lengths: Optional[Callable[[int, Mapping], tuple[int, Optional[int]]]] = None
+
+
+def _t5_extra_vocab(params: Mapping) -> int:
+    return int(params.get("extra_ids", T5_EXTRA_IDS))
+
+
+def _t5_model_lengths(seq_len: int, params: Mapping) -> tuple[int, int]:
+    """Encoder inputs (the kept tokens and one sentinel per span) and decoder targets (the noise
+    tokens and one sentinel per span) of a sequence of seq_len."""
+    noise, spans = t5_lengths(seq_len, **{k: v for k, v in params.items()
+                                          if k in ("noise_density", "mean_span")})
+    return seq_len - noise + spans, noise + spans
 
 
 _MASKING = ("mask_prob", "leave_unmasked_prob", "random_token_prob")
 OBJECTIVES: dict[str, ObjectiveSpec] = {
-    "mlm": ObjectiveSpec(mlm, _MASKING),
-    "wwm": ObjectiveSpec(wwm, _MASKING, needs_word_starts=True),
-    "span": ObjectiveSpec(span, _MASKING + ("geometric_p", "max_span_words"),
-                          needs_word_starts=True),
-    "t5": ObjectiveSpec(t5, ("noise_density", "mean_span", "extra_ids"), packing="stream"),
-    "sop": ObjectiveSpec(sop_mlm, ("swap_prob",) + _MASKING, extra_columns=1,
-                         packing="doc_sentences"),
-    "clm": ObjectiveSpec(clm, ()),
-    "prefix": ObjectiveSpec(prefix, ()),
+    "mlm": ObjectiveSpec(mlm, _MASKING, "encoder", needs_vocab_size=True),
+    "wwm": ObjectiveSpec(wwm, _MASKING, "encoder", needs_word_starts=True, needs_vocab_size=True),
+    "span": ObjectiveSpec(span, _MASKING + ("geometric_p", "max_span_words"), "encoder",
+                          needs_word_starts=True, needs_vocab_size=True),
+    "t5": ObjectiveSpec(t5, ("noise_density", "mean_span", "extra_ids"), "encdec",
+                        needs_vocab_size=True, packing="stream", extra_vocab=_t5_extra_vocab,
+                        model_lengths=_t5_model_lengths),
+    "sop": ObjectiveSpec(sop_mlm, ("swap_prob",) + _MASKING, "encoder", needs_vocab_size=True,
+                         extra_columns=1, packing="doc_sentences",
+                         model_inputs=(("sop_labels", "sop_labels"),),
+                         model_options=(("sop_head", True),)),
+    "clm": ObjectiveSpec(clm, (), "decoder"),
+    "prefix": ObjectiveSpec(prefix, (), "decoder", model_inputs=(("attention_mask", "attn_mask"),)),
 }

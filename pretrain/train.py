@@ -19,7 +19,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Optional
 
 import torch
@@ -27,9 +27,11 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from pretrain import data, evaluate, objectives
-from pretrain.model import ModelConfig, Transformer, preset
+from pretrain.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from pretrain.config import TrainConfig, autocast_for, model_kind
+from pretrain.evaluate import Evaluator
+from pretrain.model import Transformer, preset
 
-CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 EVAL_RESULT = "eval.json"
 
@@ -44,46 +46,6 @@ MIN_LR_RATIO = 0.1       # cosine decays to this share of the peak (nanoGPT / Ch
 GRAD_CLIP = 1.0
 SUMMARY_STEPS = 5        # first/last losses in the summary are averaged over this many steps
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16, for MFU
-
-# Which model kind trains which objective.
-KIND_OF_OBJECTIVE = {"mlm": "encoder", "wwm": "encoder", "span": "encoder", "sop": "encoder",
-                     "clm": "decoder", "prefix": "decoder", "t5": "encdec"}
-
-
-@dataclass
-class TrainConfig:
-    shards: str
-    out: Optional[str] = None         # default: <shards>/pretrain
-    model: str = "tiny"
-    model_kind: Optional[str] = None  # default: KIND_OF_OBJECTIVE[objective]
-    dropout: Optional[float] = None   # default: the preset's (0.0)
-    seq_len: int = 128
-    batch_size: int = 16              # sequences per micro-batch per process
-    grad_accum: int = 1               # micro-batches per optimizer step
-    steps: int = 2000                 # also the horizon of the lr schedule
-    tokens: Optional[int] = None      # token budget: sets steps (packed input tokens)
-    stop_at_step: Optional[int] = None  # stop (and checkpoint) here, keeping the schedule
-    max_minutes: float = 2.0
-    lr: Optional[float] = None        # default: DEFAULT_LR[model]
-    warmup_steps: Optional[int] = None
-    seed: int = 0
-    num_workers: int = 0
-    device: str = "cpu"
-    precision: str = "auto"           # auto (bf16 on cuda, fp32 elsewhere), bf16, fp32
-    compile: bool = False
-    objective: str = "mlm"
-    objective_params: dict = field(default_factory=dict)
-    packing: Optional[str] = None     # default: the objective's required packing, else stream
-    log_every: int = 10
-    checkpoint_every: int = 0         # 0: only when the run stops
-    eval_every: int = 0               # 0: only at the end
-    eval_shards: Optional[str] = None  # held-out pipeline output (same tokenizer)
-    holdout_shards: int = 1           # else: the last N shards are held out (if there are more)
-    train_shards: Optional[list] = None  # train on these shard names only (none held out)
-    eval_tokens: int = evaluate.EVAL_TOKENS
-    probe_data: Optional[str] = None  # directory of Reuters*.arff: run the probe at the end
-    tensorboard: bool = True          # RUN_DIR/tb, when torch.utils.tensorboard imports
-    resume: bool = False
 
 
 def lr_at(step: int, *, peak: float, warmup: int, total: int) -> float:
@@ -103,33 +65,15 @@ def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS, fused=fused)
 
 
-def load_checkpoint(path: str, device: str = "cpu") -> dict:
-    """Loads a checkpoint with weights_only=True: it holds only tensors and plain containers."""
-    return torch.load(path, map_location=device, weights_only=True)
-
-
-def model_from_checkpoint(ckpt: dict) -> Transformer:
-    model = Transformer(ModelConfig(**ckpt["config"]))
-    model.load_state_dict(ckpt["model"])
-    return model
-
-
-def model_kind(cfg: TrainConfig) -> str:
-    kind = KIND_OF_OBJECTIVE[cfg.objective]
-    if cfg.model_kind not in (None, kind):
-        raise ValueError(f"objective {cfg.objective!r} trains a {kind} model, not "
-                         f"{cfg.model_kind!r}")
-    return kind
-
-
 def build_model(cfg: TrainConfig, manifest: dict) -> Transformer:
     tok = manifest["tokenizer"]
     vocab = int(tok["vocab_size"])
-    if cfg.objective == "t5":  # T5's sentinels extend the vocabulary (objectives.t5)
-        vocab += int(cfg.objective_params.get("extra_ids", objectives.T5_EXTRA_IDS))
+    spec = objectives.OBJECTIVES[cfg.objective]
+    if spec.extra_vocab is not None:  # e.g. T5's sentinels extend the vocabulary
+        vocab += spec.extra_vocab(cfg.objective_params)
     return Transformer(preset(cfg.model, vocab_size=vocab, max_len=max(512, cfg.seq_len + 1),
                               pad_id=int(tok["special_ids"]["pad"]), kind=model_kind(cfg),
-                              sop_head=cfg.objective == "sop",
+                              **dict(spec.model_options),
                               **({} if cfg.dropout is None else {"dropout": cfg.dropout}),
                               decoder_start_id=int(tok["special_ids"]["bos"])))
 
@@ -138,20 +82,18 @@ def model_inputs(batch: dict, objective: str, device: str) -> dict:
     """The model's keyword arguments for a batch of an objective."""
     kw = {"input_ids": batch["input_ids"].to(device, non_blocking=True),
           "labels": batch["labels"].to(device, non_blocking=True)}
-    if objective == "sop":
-        kw["sop_labels"] = batch["sop_labels"].to(device, non_blocking=True)
-    elif objective == "prefix":
-        kw["attn_mask"] = batch["attention_mask"].to(device, non_blocking=True)
+    for key, keyword in objectives.OBJECTIVES[objective].model_inputs:
+        kw[keyword] = batch[key].to(device, non_blocking=True)
     return kw
 
 
 def flops_per_token(model: Transformer, cfg: TrainConfig) -> float:
     """Training FLOPs per packed input token (the unit of tokens/s and of the budget)."""
-    if cfg.objective == "t5":
-        p = {k: v for k, v in cfg.objective_params.items() if k in ("noise_density", "mean_span")}
-        noise, spans = objectives.t5_lengths(cfg.seq_len, **p)
-        return model.flops_per_sequence(cfg.seq_len - noise + spans, noise + spans) / cfg.seq_len
-    return model.flops_per_sequence(cfg.seq_len) / cfg.seq_len
+    spec = objectives.OBJECTIVES[cfg.objective]
+    if spec.model_lengths is None:
+        return model.flops_per_sequence(cfg.seq_len) / cfg.seq_len
+    input_len, target_len = spec.model_lengths(cfg.seq_len, cfg.objective_params)
+    return model.flops_per_sequence(input_len, target_len) / cfg.seq_len
 
 
 def peak_flops(device: str) -> Optional[float]:
@@ -159,60 +101,6 @@ def peak_flops(device: str) -> Optional[float]:
         return None
     name = torch.cuda.get_device_name(torch.device(device))
     return next((tf * 1e12 for key, tf in PEAK_TFLOPS.items() if key in name), None)
-
-
-def autocast_for(cfg: TrainConfig, device: str):
-    """A context factory: bf16 autocast (default on cuda) or nothing (fp32)."""
-    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.startswith("cuda"))
-    if cfg.precision not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"precision must be auto, bf16 or fp32, not {cfg.precision!r}")
-    device_type = "cuda" if device.startswith("cuda") else "cpu"
-    return ((lambda: torch.autocast(device_type, dtype=torch.bfloat16)) if bf16
-            else contextlib.nullcontext)
-
-
-class Evaluator:
-    """The held-out documents (read once) and the probe, for evaluations during and after a run.
-
-    Held-out data: `eval_shards` (a second pipeline output, which must share the training
-    tokenizer) read whole up to eval_tokens; else the training output's last `holdout_shards`
-    shards by name, which training then never reads; else (a single shard) none.
-    """
-
-    def __init__(self, cfg: TrainConfig, manifest: dict, heldout: list[str]):
-        self.cfg, self.manifest, self.docs, self.source = cfg, manifest, [], None
-        if cfg.eval_shards:
-            other = data.read_manifest(cfg.eval_shards)
-            if other["tokenizer"]["sha256"] != manifest["tokenizer"]["sha256"]:
-                raise ValueError(f"{cfg.eval_shards} was tokenized with another tokenizer than "
-                                 f"{cfg.shards}: write it with --tokenizer {cfg.shards}/tokenizer.model")
-            self.docs = evaluate.read_documents(cfg.eval_shards, None, cfg.eval_tokens)
-            self.source = cfg.eval_shards
-        elif heldout:
-            self.docs = evaluate.read_documents(cfg.shards, heldout, cfg.eval_tokens)
-            self.source = f"{cfg.shards} shards {', '.join(heldout)}"
-
-    def __call__(self, model: Transformer, device: str, autocast, final: bool = False) -> dict:
-        tok = self.manifest["tokenizer"]
-        special = {k: int(v) for k, v in tok["special_ids"].items()}
-        out = {}
-        if self.docs:
-            out.update(evaluate.held_out_loss(
-                model, self.docs, seq_len=self.cfg.seq_len, special=special, device=device,
-                objective_params=self.cfg.objective_params, vocab_size=int(tok["vocab_size"]),
-                autocast=autocast))
-        if final and self.cfg.probe_data:
-            sp = evaluate.run_tokenizer(self.cfg.shards, self.manifest)
-            out["probe"] = evaluate.probe(model, sp, self.cfg.probe_data, seq_len=self.cfg.seq_len,
-                                          special=special, device=device, autocast=autocast)
-        return out
-
-
-def run_evaluation(model: Transformer, cfg: TrainConfig, final: bool = True) -> dict:
-    """Evaluates a model as a run with `cfg` would (used by `python -m pretrain.evaluate`)."""
-    manifest = data.read_manifest(cfg.shards)
-    _, heldout = evaluate.split_shards(manifest, cfg.holdout_shards)
-    return Evaluator(cfg, manifest, heldout)(model, cfg.device, autocast_for(cfg, cfg.device), final)
 
 
 def _setup_distributed(cfg: TrainConfig) -> tuple[int, int, str]:
@@ -226,11 +114,6 @@ def _setup_distributed(cfg: TrainConfig) -> tuple[int, int, str]:
     if cuda:
         torch.cuda.set_device(device)
     return dist.get_rank(), world, device
-
-
-def _save(path: str, checkpoint: dict) -> None:
-    torch.save(checkpoint, path + ".tmp")
-    os.replace(path + ".tmp", path)  # never leave a half-written checkpoint behind
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -358,7 +241,7 @@ def train(cfg: TrainConfig) -> dict:
             if cfg.eval_every and step % cfg.eval_every == 0 and step < stop:
                 evals.append(run_eval(final=False))
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and main_process:
-                _save(ckpt_path, checkpoint())
+                save_checkpoint(ckpt_path, checkpoint())
         if pending:  # stopped by the deadline between log steps
             values = torch.stack(pending)
             if world > 1:
@@ -368,7 +251,7 @@ def train(cfg: TrainConfig) -> dict:
         bar.close()
         elapsed = time.time() - started
         if main_process:
-            _save(ckpt_path, checkpoint())
+            save_checkpoint(ckpt_path, checkpoint())
         final = run_eval(final=True)
     if main_process and final:
         with open(os.path.join(out, EVAL_RESULT), "w") as f:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from quality.policy import Rule
+from quality.rules import Rule
 from quality.text import Units, line_words_and_sentences
 
 # tensorflow_datasets text/c4_utils.py (constants at the top) and c4.py.

@@ -14,7 +14,7 @@ character ratio > 0.01, the newline-per-word ratio > 0.3 (earlier datatrove rele
 from __future__ import annotations
 
 from quality.gopher import duplicates
-from quality.policy import Rule
+from quality.rules import Rule
 from quality.text import TERMINAL_PUNCTUATION_TUPLE, Units
 
 # datatrove 0.10.1 FineWebQualityFilter defaults, the values FineWeb ran (examples/fineweb.py

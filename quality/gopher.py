@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from quality.policy import Rule
+from quality.rules import Rule
 from quality.text import TERMINAL_PUNCTUATION, Units
 
 # Gopher, Appendix A.1.1 "Quality filters"; defaults of datatrove's GopherQualityFilter.

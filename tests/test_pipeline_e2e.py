@@ -194,7 +194,9 @@ def test_reselection_from_annotated_output_gives_the_same_shards(runs, tmp_path)
 
 
 def test_pretraining_runs_on_the_pipeline_output(runs, tmp_path):
-    from pretrain.train import TrainConfig, load_checkpoint, train
+    from pretrain.checkpoint import load_checkpoint
+    from pretrain.config import TrainConfig
+    from pretrain.train import train
 
     base, _ = runs
     summary = train(TrainConfig(shards=str(base / "a"), out=str(tmp_path), steps=30, batch_size=8,

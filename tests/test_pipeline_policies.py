@@ -10,7 +10,8 @@ import pytest
 
 from pipeline.__main__ import SAMPLE, run
 from quality import classifier
-from quality.policy import Policy, Rule, from_mapping, top_fraction_cut
+from quality.policy import from_mapping, top_fraction_cut
+from quality.rules import Policy, Rule
 
 EVERY = 5
 

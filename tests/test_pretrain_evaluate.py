@@ -9,6 +9,7 @@ import torch
 from pretrain import evaluate
 from pretrain import model as model_lib
 from pretrain import train as train_lib
+from pretrain.config import TrainConfig
 from tests.pretrain_helpers import (SPECIAL_IDS, pattern_docs, reuters_fixture, tiny_sentencepiece,
                                     write_shards)
 
@@ -128,7 +129,7 @@ def test_evaluate_cli_and_probe_after_training(tmp_path, capsys):
     shards = write_shards(tmp_path / "shards", docs, num_shards=3, vocab_size=sp.get_piece_size(),
                           tokenizer=sp_model, texts=texts)
     probe_dir = reuters_fixture(tmp_path / "reuters")
-    summary = train_lib.train(train_lib.TrainConfig(
+    summary = train_lib.train(TrainConfig(
         shards=shards, out=str(tmp_path / "run"), objective="clm", seq_len=32, batch_size=4,
         steps=3, probe_data=probe_dir))
     final = summary["eval"]

@@ -278,3 +278,24 @@ def test_keys_reject_negative_inputs():
         obj.row_keys(0, 0, np.array([-1]), 1)
     with pytest.raises(ValueError):
         obj.row_keys(-1, 0, np.array([1]), 1)
+
+
+@pytest.mark.parametrize("name", list(obj.OBJECTIVES))
+def test_spec_says_what_the_model_is_given(name, word_starts):
+    """Each spec's model kind exists, and the batch its objective makes holds every array the
+    trainer hands the model (input_ids, labels and the spec's `model_inputs`)."""
+    from pretrain import data, model
+
+    spec = obj.OBJECTIVES[name]
+    assert spec.kind in model.KINDS
+    manifest = {"tokenizer": {"special_ids": SPECIAL_IDS, "vocab_size": VOCAB}}
+    bound = data.Objective(name, manifest, word_starts=word_starts if spec.needs_word_starts else None)
+    tokens = _batch(n=8)
+    starts = np.zeros_like(tokens, dtype=bool)
+    starts[:, [1, 40, 90]] = True
+    out = bound(tokens, starts, seed=0, epoch=0, index=np.arange(8))
+    assert {"input_ids", "labels"} | {key for key, _ in spec.model_inputs} <= set(out)
+    assert set(dict(spec.model_options)) <= set(model.ModelConfig.__dataclass_fields__)
+    if spec.model_lengths is not None:
+        input_len, target_len = spec.model_lengths(T, {})
+        assert 0 < input_len <= T and 0 < target_len < T

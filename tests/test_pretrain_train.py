@@ -13,6 +13,8 @@ import torch
 from pretrain import __main__ as cli
 from pretrain import model as model_lib
 from pretrain import train as train_lib
+from pretrain.checkpoint import model_from_checkpoint
+from pretrain.config import TrainConfig, model_kind
 from tests.pretrain_helpers import pattern_docs, sample_shards, sentence_starts, write_shards
 
 VOCAB = 300
@@ -35,7 +37,7 @@ def sample_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(shards_dir, tmp_path_factory):
     torch.set_num_threads(2)
-    cfg = train_lib.TrainConfig(shards=shards_dir, out=str(tmp_path_factory.mktemp("run")),
+    cfg = TrainConfig(shards=shards_dir, out=str(tmp_path_factory.mktemp("run")),
                                 model="tiny", seq_len=64, batch_size=16, steps=40,
                                 max_minutes=5, lr=2e-3, warmup_steps=4, log_every=10)
     return cfg, train_lib.train(cfg)
@@ -64,14 +66,14 @@ def test_metrics_logged(run):
                                             ("t5", "encdec")])
 def test_each_kind_learns_on_the_bundled_sample(sample_dir, tmp_path, objective, kind):
     torch.set_num_threads(2)
-    cfg = train_lib.TrainConfig(shards=sample_dir, out=str(tmp_path), objective=objective,
+    cfg = TrainConfig(shards=sample_dir, out=str(tmp_path), objective=objective,
                                 seq_len=64, batch_size=8, steps=50, lr=3e-3, warmup_steps=5,
                                 log_every=25, eval_every=25, eval_tokens=2000, max_minutes=5)
     summary = train_lib.train(cfg)
     assert summary["last_loss"] < summary["first_loss"] - 0.5, summary["losses"][::10]
     ckpt = torch.load(summary["checkpoint"], map_location="cpu", weights_only=True)
     assert ckpt["config"]["kind"] == kind and ckpt["step"] == 50
-    restored = train_lib.model_from_checkpoint(ckpt)
+    restored = model_from_checkpoint(ckpt)
     assert restored.cfg.kind == kind
     # Held-out evaluation ran during (step 25) and after training, and improved.
     during, final = summary["evals"][0], summary["eval"]
@@ -86,11 +88,11 @@ def test_resume_gives_the_uninterrupted_losses(shards_dir, tmp_path, objective):
     torch.set_num_threads(2)
     base = dict(shards=shards_dir, objective=objective, seq_len=32, batch_size=4, grad_accum=2,
                 steps=10, lr=2e-3, warmup_steps=2, log_every=3, dropout=0.1, eval_tokens=500)
-    whole = train_lib.train(train_lib.TrainConfig(**base, out=str(tmp_path / "whole")))
+    whole = train_lib.train(TrainConfig(**base, out=str(tmp_path / "whole")))
     part = str(tmp_path / "part")
-    first = train_lib.train(train_lib.TrainConfig(**base, out=part, stop_at_step=4))
+    first = train_lib.train(TrainConfig(**base, out=part, stop_at_step=4))
     assert first["steps"] == 4
-    rest = train_lib.train(train_lib.TrainConfig(**base, out=part, resume=True))
+    rest = train_lib.train(TrainConfig(**base, out=part, resume=True))
     assert rest["steps"] == 10 and rest["steps_this_run"] == 6
     assert first["losses"] + rest["losses"] == whole["losses"]  # exactly, not approximately
     a = torch.load(os.path.join(part, "checkpoint.pt"), weights_only=True)
@@ -100,7 +102,7 @@ def test_resume_gives_the_uninterrupted_losses(shards_dir, tmp_path, objective):
 
 
 def test_token_budget_sets_the_steps(shards_dir, tmp_path):
-    cfg = train_lib.TrainConfig(shards=shards_dir, out=str(tmp_path), seq_len=32, batch_size=4,
+    cfg = TrainConfig(shards=shards_dir, out=str(tmp_path), seq_len=32, batch_size=4,
                                 grad_accum=2, tokens=1000, log_every=1, eval_tokens=200)
     summary = train_lib.train(cfg)
     assert summary["steps"] == summary["total_steps"] == 4  # ceil(1000 / (4 * 2 * 32))
@@ -111,7 +113,7 @@ def test_checkpoint_loads_with_weights_only_and_restores_model(run):
     ckpt = torch.load(summary["checkpoint"], map_location="cpu", weights_only=True)
     assert ckpt["step"] == 40 and ckpt["data"]["epoch"] >= 0 and ckpt["data"]["position"] > 0
     assert set(ckpt) >= {"model", "optimizer", "schedule", "rng", "data", "train_config"}
-    restored = train_lib.model_from_checkpoint(ckpt).eval()
+    restored = model_from_checkpoint(ckpt).eval()
     fresh = model_lib.Transformer(model_lib.ModelConfig(**ckpt["config"])).eval()
     x = torch.randint(5, VOCAB, (2, 64))
     assert not torch.allclose(restored(x)[0], fresh(x)[0])
@@ -186,7 +188,7 @@ def test_cli_checks_kind_and_parameters(shards_dir):
     cfg = cli.parse_args(["--shards", shards_dir, "--objective", "span", "--param",
                           "max_span_words=5", "--param", "geometric_p=0.3", "--tokens", "1e6"])
     assert cfg.objective_params == {"max_span_words": 5, "geometric_p": 0.3}
-    assert cfg.tokens == 1_000_000 and train_lib.model_kind(cfg) == "encoder"
+    assert cfg.tokens == 1_000_000 and model_kind(cfg) == "encoder"
 
 
 def test_causal_mask_hides_the_future():

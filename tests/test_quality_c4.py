@@ -4,7 +4,8 @@ just inside and just outside its threshold, for the tfds and datatrove variants.
 import pytest
 
 from quality import c4
-from quality.policy import Policy, from_mapping, preset
+from quality.policy import from_mapping, preset
+from quality.rules import Policy
 from quality.signals import text_signals
 from quality.text import Units, sentence_count
 

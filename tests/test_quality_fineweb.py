@@ -2,7 +2,8 @@
 threshold, with datatrove 0.10.1's comparison operators, and the `fineweb` preset's order."""
 
 from quality import fineweb
-from quality.policy import Policy, preset
+from quality.policy import preset
+from quality.rules import Policy
 from quality.signals import text_signals
 from quality.text import Units
 

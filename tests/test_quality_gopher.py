@@ -3,7 +3,8 @@
 import pytest
 
 from quality import gopher
-from quality.policy import Policy, Rule, from_mapping, preset
+from quality.policy import from_mapping, preset
+from quality.rules import Policy, Rule
 from quality.signals import text_signals
 
 P = gopher.PREFIX

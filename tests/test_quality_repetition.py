@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from quality import gopher
-from quality.policy import Policy
+from quality.rules import Policy
 from quality.text import Units, rule_words
 
 R = gopher.REP

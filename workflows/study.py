@@ -256,7 +256,7 @@ class Evaluation:
 
     def __call__(self, checkpoint: str, shards_dir: str) -> tuple[dict, dict | None]:
         from pretrain import data, evaluate
-        from pretrain.train import load_checkpoint, model_from_checkpoint
+        from pretrain.checkpoint import load_checkpoint, model_from_checkpoint
 
         s = self.settings
         model = model_from_checkpoint(load_checkpoint(checkpoint)).to(s["device"])
@@ -280,7 +280,8 @@ class Evaluation:
 
 def train_arm(shards_dir: str, names: list[str], seed: int, settings: Mapping, out: Path,
               evaluation: Evaluation) -> dict:
-    from pretrain.train import TrainConfig, train
+    from pretrain.config import TrainConfig
+    from pretrain.train import train
 
     s = settings
     cfg = TrainConfig(shards=shards_dir, out=str(out), model=s["model"], objective=s["objective"],
@@ -305,7 +306,8 @@ def train_arm(shards_dir: str, names: list[str], seed: int, settings: Mapping, o
 def model_facts(shards_dir: str, settings: Mapping) -> dict:
     """Preset, kind, parameters and training FLOPs per token of the arms' model."""
     from pretrain import data
-    from pretrain.train import TrainConfig, build_model, flops_per_token, model_kind
+    from pretrain.config import TrainConfig, model_kind
+    from pretrain.train import build_model, flops_per_token
 
     cfg = TrainConfig(shards=shards_dir, model=settings["model"], objective=settings["objective"],
                       seq_len=settings["seq_len"], batch_size=settings["batch_size"])
