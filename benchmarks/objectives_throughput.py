@@ -3,14 +3,17 @@ against Hugging Face's DataCollatorForLanguageModeling on the same token arrays.
 
     pip install transformers            # for the comparison only; never a Sieve dependency
     python -m benchmarks.objectives_throughput [--shards out] [--lengths 128 512]
+    python -m benchmarks.objectives_throughput --quick     # seconds; what tests/test_benchmarks.py runs
 
 Each measurement takes the same list of numpy rows (one packed sequence each) and produces a
 batch of torch tensors, as a worker hands it to the training loop: Sieve stacks the rows and
 applies the objective; the collator gets the rows as torch tensors (its fastest input, no
 `tokenizer.pad`) and builds the batch and the masks. Both run with torch.set_num_threads(1).
 With --shards, the loader's own rate (read tars + pack + mlm) is measured too. The last line
-puts next to these the sequences/s a small model (the `small` preset, 25M non-embedding
-parameters) consumes on one H100, from its FLOPs per token at an assumed MFU.
+puts next to these the sequences/s a small encoder (the `small` preset, 25M non-embedding
+parameters) consumes on one H100, from its training FLOPs per token
+(`Transformer.flops_per_sequence`, MLM head at the masked positions) at an assumed MFU. Without
+`transformers` installed the comparison is skipped with a note.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 import torch
 
 from pretrain import data, objectives
-from pretrain.model import Encoder, preset
+from pretrain.model import Transformer, preset
 
 SPECIAL_IDS = {"pad": 0, "unk": 1, "bos": 2, "eos": 3, "mask": 4}
 H100_BF16_DENSE_FLOPS = 989e12   # NVIDIA H100 SXM datasheet, dense BF16
@@ -83,7 +86,7 @@ def hf_collator(vocab: int):
     return collator
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lengths", type=int, nargs="+", default=[128, 512])
     p.add_argument("--sequences", type=int, default=65536, help="per length, at 128 tokens "
@@ -92,12 +95,21 @@ def main(argv=None) -> None:
     p.add_argument("--vocab", type=int, default=32000)
     p.add_argument("--shards", default=None, help="a pipeline output to time the loader on")
     p.add_argument("--no_hf", action="store_true")
+    p.add_argument("--quick", action="store_true",
+                   help="one short length, few sequences, a small vocabulary: checks that it runs")
     args = p.parse_args(argv)
+    if args.quick:
+        args.lengths, args.sequences, args.batch_size, args.vocab = [64], 512, 64, 2000
     torch.set_num_threads(1)
     rng = np.random.default_rng(1)
     word_starts = rng.random(args.vocab) < 0.6
     word_starts[:5] = False
-    collator = None if args.no_hf else hf_collator(args.vocab)
+    collator = None
+    if not args.no_hf:
+        try:
+            collator = hf_collator(args.vocab)
+        except ImportError as e:
+            print(f"(no Hugging Face comparison: {e}; pip install transformers)")
 
     print(f"| objective | " + " | ".join(f"seq/s @{L}" for L in args.lengths) + " |")
     print("|---|" + "--:|" * len(args.lengths))
@@ -130,13 +142,14 @@ def main(argv=None) -> None:
             print(f"loader (read + pack + mlm, 1 process) on {args.shards} @{L}: "
                   f"{n / (time.perf_counter() - t0):,.0f} seq/s ({n} sequences)")
 
-    model = Encoder(preset("small", vocab_size=args.vocab))
+    model = Transformer(preset("small", vocab_size=args.vocab, kind="encoder"))
     for L in args.lengths:
-        flops = model.flops_per_token(L) + 6 * args.vocab * model.cfg.d_model * 0.15  # + head
+        flops = model.flops_per_sequence(L) / L
         seqs = H100_BF16_DENSE_FLOPS * ASSUMED_MFU / flops / L
         print(f"small model on one H100 at {ASSUMED_MFU:.0%} MFU, length {L}: consumes about "
               f"{seqs:,.0f} seq/s ({flops / 1e6:.0f} MFLOPs/token)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

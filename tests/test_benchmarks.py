@@ -61,3 +61,14 @@ def test_vs_datatrove_quick_mode_runs_the_three_sieve_jobs(tmp_path, capsys):
     assert all(0 < r["shuffle_per_input_byte"] < 5 for r in rows)
     copies = [json.loads(x) for x in gzip.open(tmp_path / "w" / "input-x2" / "part-1.jsonl.gz", "rt")]
     assert copies and all(c["id"].endswith("~1") for c in copies)
+
+
+def test_objectives_throughput_quick_mode_times_every_objective(capsys):
+    from benchmarks import objectives_throughput
+    from pretrain import objectives
+
+    assert objectives_throughput.main(["--quick", "--no_hf"]) == 0
+    out = capsys.readouterr().out
+    for name in objectives.OBJECTIVES:
+        assert f"| `{name}` | " in out
+    assert "MFLOPs/token" in out
