@@ -3,7 +3,7 @@ against Hugging Face's DataCollatorForLanguageModeling on the same token arrays.
 
     pip install transformers            # for the comparison only; never a Sieve dependency
     python -m benchmarks.objectives_throughput [--shards out] [--lengths 128 512]
-    python -m benchmarks.objectives_throughput --quick     # seconds; what tests/test_benchmarks.py runs
+    python -m benchmarks.objectives_throughput --quick     # seconds; what tests/benchmarks/test_benchmarks.py runs
 
 Each measurement takes the same list of numpy rows (one packed sequence each) and produces a
 batch of torch tensors, as a worker hands it to the training loop: Sieve stacks the rows and

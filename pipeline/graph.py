@@ -70,7 +70,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
     select = stages.Select(policy, invert=opts.invert_policy)
     selected = (annotated_docs
                 | "Select" >> (beam.ParDo(select, AsSingleton(cuts)) if cuts else beam.ParDo(select))
-                .with_outputs(stages.DROPPED_TAG, main="docs"))
+                .with_outputs(records.DROPPED_TAG, main="docs"))
     decided, near_settings = deduplicate(selected.docs, opts)
     kept = decided["alive"]  # (node, candidate) of the documents dedup keeps
     # The documents wait for the decisions, the tokenizer and the shard count as (id, compressed
@@ -107,7 +107,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
             | "All rows" >> beam.Flatten())
     dirs = {shards.OUTCOMES_TAG: FileSystems.join(out, LEDGER_DIR),
             records.DEAD_LETTER_TAG: FileSystems.join(out, DEAD_LETTER_DIR),
-            shards.CLUSTERS_TAG: FileSystems.join(out, CLUSTERS_DIR)}
+            records.CLUSTERS_TAG: FileSystems.join(out, CLUSTERS_DIR)}
     written = ({"docs": packed, "decisions": decided["decisions"], "rows": rows}
                | "Shards" >> shards.WriteShards(out, n_shards, AsSingleton(tok), opts.write_text,
                                                 _unit(opts), dirs))
@@ -123,7 +123,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
             FileSystems.join(out, ANNOTATED_DIR), "annotated", n_shards, compress=True)
 
     if near_settings is not None:
-        near_stats = dedup.near_stats(written[shards.CLUSTERS_TAG], near_settings, decided["rounds"])
+        near_stats = dedup.near_stats(written[records.CLUSTERS_TAG], near_settings, decided["rounds"])
     else:
         near_stats = p | "No near dedup" >> beam.Create([None])
 

@@ -15,7 +15,7 @@ it meets, so the loss grows with the input: never seen on the bundled sample, 2 
 215 MB, every run on 894 MB. Measured (issue 12): a 2-worker run on 894 MB sent 93,358 rows to
 one worker for the shard grouping, in 24 chunks of about 10.5 MB; the worker received 2 messages
 holding 18 of them (188,775,226 of 251,699,419 bytes) and processed 70,010 rows.
-`tests/test_local_runner.py` reproduces the race on Beam's class itself, deterministically, and
+`tests/pipeline/test_local_runner.py` reproduces the race on Beam's class itself, deterministically, and
 `benchmarks/beam_data_loss.py` on a small pipeline.
 
 The fix (`install`), for the driver process, before a pipeline runs:
@@ -35,7 +35,7 @@ The fix (`install`), for the driver process, before a pipeline runs:
 SDK workers started by FnApiRunner already use size-based streams (`data_buffer_time_limit_ms`
 0 unless an experiment sets it), so nothing changes on their side. Dataflow does not run this
 code. `install` checks that the two names it replaces exist, so a Beam upgrade that moves them
-fails loudly (and `tests/test_local_runner.py` says whether the race is still there).
+fails loudly (and `tests/pipeline/test_local_runner.py` says whether the race is still there).
 """
 
 from __future__ import annotations

@@ -15,7 +15,11 @@ DROPPED = "dropped"
 DUPLICATE = "duplicate"
 DEAD_LETTER = "dead_letter"
 OUTCOMES = (KEPT, DROPPED, DUPLICATE, DEAD_LETTER)
-DEAD_LETTER_TAG = DEAD_LETTER  # the tagged output of every stage that dead-letters records
+# Tagged outputs that carry rows of one outcome (and dedup's cluster rows) between stages.
+DEAD_LETTER_TAG = DEAD_LETTER  # every stage that dead-letters records
+DROPPED_TAG = DROPPED          # selection's and dedup's dropped rows
+DUPLICATE_TAG = DUPLICATE      # dedup's duplicate rows
+CLUSTERS_TAG = "clusters"      # near dedup's cluster rows (OUTPUT/clusters/)
 
 HEAD_CHARS = 200  # how much of a bad record a dead letter keeps, for a person to recognise it
 EXAMPLE_CHARS = 300  # how much of an annotated document its ledger row keeps, for report examples

@@ -72,11 +72,10 @@ class GroupByIdHash(beam.PTransform):
 
 # Tagged outputs of WriteShards, besides the shard infos.
 OUTCOMES_TAG = "outcomes"
-CLUSTERS_TAG = "clusters"
 STAGE_TAG = "stage"
 DEDUPLICATED, TOKENIZED = "deduplicated", "tokenized"  # stage labels, one per document
 # The per-shard JSONL files WriteShards writes, by output tag: their name prefix.
-FILE_PREFIX = {OUTCOMES_TAG: "ledger", records.DEAD_LETTER_TAG: "dead_letter", CLUSTERS_TAG: "clusters"}
+FILE_PREFIX = {OUTCOMES_TAG: "ledger", records.DEAD_LETTER_TAG: "dead_letter", records.CLUSTERS_TAG: "clusters"}
 
 
 def estimated_size(cand: dict) -> tuple[int, int]:
@@ -141,7 +140,7 @@ class _WriteShard(beam.DoFn):
                 ledger.append(row)
         for doc in sorted((records.unpack(b) for b in grouped["doc"]), key=lambda d: d["id"]):
             for tag, item in route(doc, decisions.get(doc["id"], ()), self.unit):
-                if tag == CLUSTERS_TAG:
+                if tag == records.CLUSTERS_TAG:
                     clusters.append(item)
                 elif tag != "docs":  # a duplicate's, or an emptied document's, ledger row
                     ledger.append(item)
@@ -168,7 +167,7 @@ class _WriteShard(beam.DoFn):
                    "tokens": sum(len(d["tokens"]) for d in docs), "bytes": writer.size}
             ledger.extend(records.doc_outcome(d, records.KEPT, tokens=len(d["tokens"]), shard=name)
                           for d in docs)
-        for tag, rows in ((OUTCOMES_TAG, ledger), (records.DEAD_LETTER_TAG, dead), (CLUSTERS_TAG, clusters)):
+        for tag, rows in ((OUTCOMES_TAG, ledger), (records.DEAD_LETTER_TAG, dead), (records.CLUSTERS_TAG, clusters)):
             if rows:
                 write_jsonl_file(FileSystems.join(self.dirs[tag], jsonl_name(
                     FILE_PREFIX[tag], index, num_files)), rows)
@@ -213,7 +212,7 @@ class WriteShards(beam.PTransform):
                 | "Write shard" >> beam.ParDo(
                     _WriteShard(self.output, self.write_text, self.unit, self.dirs),
                     self.tokenizer, self.num_shards).with_outputs(
-                        OUTCOMES_TAG, records.DEAD_LETTER_TAG, CLUSTERS_TAG, STAGE_TAG, main="shards"))
+                        OUTCOMES_TAG, records.DEAD_LETTER_TAG, records.CLUSTERS_TAG, STAGE_TAG, main="shards"))
 
 
 class _WriteJsonl(beam.DoFn):

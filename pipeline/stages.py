@@ -22,7 +22,6 @@ from quality import normalize, signals
 from quality.langid import LanguageIdentifier
 from quality.rules import Policy
 
-DROPPED_TAG = "dropped"
 LANG_SCORE_DECIMALS = 4  # fastText scores are float32; 4 decimals keep JSON stable and readable
 QUALITY_SCORE_DECIMALS = 5  # finer: top-fraction selection cuts this score at a quantile
 
@@ -103,14 +102,14 @@ class Select(beam.DoFn):
                 yield {**doc, "failures": failures}
             else:
                 Metrics.counter("select", f"dropped.{PASSED_POLICY}").inc()
-                yield beam.pvalue.TaggedOutput(DROPPED_TAG, records.doc_outcome(
+                yield beam.pvalue.TaggedOutput(records.DROPPED_TAG, records.doc_outcome(
                     {**doc, "failures": []}, records.DROPPED, reason=PASSED_POLICY))
             return
         if failures:
             reason = failures[0]  # the first failing rule in policy order
             Metrics.counter("select", f"dropped.{reason}").inc()
             Metrics.counter("select", f"dropped_bytes.{reason}").inc(doc["bytes"])
-            yield beam.pvalue.TaggedOutput(DROPPED_TAG, records.doc_outcome(
+            yield beam.pvalue.TaggedOutput(records.DROPPED_TAG, records.doc_outcome(
                 {**doc, "failures": failures}, records.DROPPED, reason=reason))
             return
         if policy.transform:

@@ -11,7 +11,7 @@ for training and scoring alike, so that both see the same tokens.
 Determinism: fastText's supervised training is Hogwild SGD over `thread` threads, so runs with
 more than one thread differ; with `thread=1` and a fixed `seed` (which seeds both the matrix
 initialisation and the SGD sampling) two trainings on the same file give byte-identical models
-(checked in tests/test_quality_classifier.py). The training file's line order is itself an input,
+(checked in tests/quality/test_classifier.py). The training file's line order is itself an input,
 so `train` shuffles with a numpy generator seeded by `seed`.
 
 The metrics at the end (ROC AUC as a Mann-Whitney rank statistic, precision/recall/F1) are plain

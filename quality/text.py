@@ -348,7 +348,7 @@ def _simple_body(body: str) -> bool:
 
 def _simple_chunk(chunk: str) -> tuple[str, ...] | None:
     """The tokens of a chunk of the shape above, as `_split_chunk`'s loop gives them; None for any
-    other chunk. `tests/test_quality_text.py` checks it against the loop on every distinct chunk of the
+    other chunk. `tests/quality/test_text.py` checks it against the loop on every distinct chunk of the
     bundled sample and on hostile ones."""
     special = _RT_SPECIAL
     hit = special.get(chunk)

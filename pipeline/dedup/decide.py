@@ -19,9 +19,9 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
 from pipeline import records
-from pipeline.dedup.keys import (CLUSTERS_TAG, DEFAULT_HOT_KEY_VALUES, DROPPED_TAG, DUPLICATE_TAG,
-                                 _LinkToGroupMin, id_of, join, node_of)
+from pipeline.dedup.keys import DEFAULT_HOT_KEY_VALUES, _LinkToGroupMin, id_of, join, node_of
 from pipeline.dedup.near import ClusterReport, NearDecisions, NearSettings, exact_check_shingles
+from pipeline.records import CLUSTERS_TAG, DROPPED_TAG, DUPLICATE_TAG
 from quality import minhash, normalize
 
 DUPLICATE, CLUSTER, OWNED = "duplicate", "cluster", "owned"

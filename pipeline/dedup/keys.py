@@ -10,9 +10,6 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsDict, TaggedOutput
 
-DUPLICATE_TAG = "duplicate"
-DROPPED_TAG = "dropped"
-CLUSTERS_TAG = "clusters"
 STATS_TAG = "stats"
 
 DEFAULT_HOT_KEY_VALUES = 1000  # distinct values a group may hold on one key before it is "hot"

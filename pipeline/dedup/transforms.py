@@ -10,9 +10,9 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipeline.dedup.decide import Decide, features, near_stats, route
-from pipeline.dedup.keys import (CLUSTERS_TAG, DEFAULT_HOT_KEY_VALUES, DEFAULT_MAX_ROUNDS,
-                                 DROPPED_TAG, DUPLICATE_TAG, STATS_TAG, join)
+from pipeline.dedup.keys import DEFAULT_HOT_KEY_VALUES, DEFAULT_MAX_ROUNDS, STATS_TAG, join
 from pipeline.dedup.near import NearSettings
+from pipeline.records import CLUSTERS_TAG, DROPPED_TAG, DUPLICATE_TAG
 from quality import minhash
 
 

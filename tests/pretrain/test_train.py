@@ -18,7 +18,7 @@ from pretrain.config import TrainConfig, model_kind
 from tests.pretrain_helpers import pattern_docs, sample_shards, sentence_starts, write_shards
 
 VOCAB = 300
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from apache_beam.runners.worker import data_plane
 
 from pipeline import local_runner
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _race(stream_cls, timer: bool, **kw):
