@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from quality import minhash
+from quality import dedup
 
 REPORT = "report.html"
 STATS = "stats.json"
@@ -876,7 +876,7 @@ def near_dedup_block(near: Mapping | None) -> str:
            f'of two or more hold {fmt_int(near.get("duplicates", 0))} duplicates.</p>']
     sizes = near.get("sizes") or {}
     if sizes:
-        ordered = sorted(sizes.items(), key=lambda kv: minhash.cluster_bucket_order(kv[0]))
+        ordered = sorted(sizes.items(), key=lambda kv: dedup.cluster_bucket_order(kv[0]))
         out.append(_table(["cluster size", "clusters"], [[esc(k), fmt_int(v)] for k, v in ordered]))
     largest = near.get("largest") or []
     if largest:

@@ -31,11 +31,11 @@ from pipeline.dedup.decide import Decide, Features, features, near_stats, route
 from pipeline.dedup.keys import (CLUSTER_EXAMPLES, DEFAULT_HOT_KEY_VALUES, DEFAULT_MAX_ROUNDS,
                                  LARGEST_CLUSTERS, STATS_TAG, BoundedGroup, _rank, id_of, node_of)
 from pipeline.dedup.near import ClusterReport, NearSettings
-from pipeline.dedup.transforms import ExactDedup, NearDedup, ParagraphDedup, UrlDedup
+from pipeline.dedup.transforms import ExactDedup, NearDedup, SubdocDedup, UrlDedup
 from pipeline.records import CLUSTERS_TAG, DROPPED_TAG, DUPLICATE_TAG
 
 __all__ = ["CLUSTER_EXAMPLES", "CLUSTERS_TAG", "DEFAULT_HOT_KEY_VALUES", "DEFAULT_MAX_ROUNDS",
            "DROPPED_TAG", "DUPLICATE_TAG", "LARGEST_CLUSTERS", "STATS_TAG", "BoundedGroup",
            "ClusterReport", "ConnectedComponents", "Decide", "ExactDedup", "Features", "NearDedup",
-           "NearSettings", "ParagraphDedup", "UrlDedup", "_rank", "features", "id_of",
+           "NearSettings", "SubdocDedup", "UrlDedup", "_rank", "features", "id_of",
            "near_stats", "node_of", "route"]

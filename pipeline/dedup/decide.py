@@ -22,6 +22,7 @@ from pipeline import records
 from pipeline.dedup.keys import DEFAULT_HOT_KEY_VALUES, _LinkToGroupMin, id_of, join, node_of
 from pipeline.dedup.near import ClusterReport, NearDecisions, NearSettings, exact_check_shingles
 from pipeline.records import CLUSTERS_TAG, DROPPED_TAG, DUPLICATE_TAG
+from quality import dedup as qdedup
 from quality import minhash, normalize
 
 DUPLICATE, CLUSTER, OWNED = "duplicate", "cluster", "owned"
@@ -48,7 +49,7 @@ class Features(beam.DoFn):
         for i, doc in enumerate(batch):
             node = node_of(doc, self.keeper_signal)
             yield (node, {"id": doc["id"],
-                          "url": minhash.url_key(doc.get("url")) if self.url else None,
+                          "url": qdedup.url_key(doc.get("url")) if self.url else None,
                           "exact": doc.get("dedup_key") or normalize.dedup_key(doc["text"]),
                           "bytes": doc["bytes"], "chars": len(doc["text"])})
             if near is not None:
@@ -59,7 +60,7 @@ class Features(beam.DoFn):
                     if near.exact_check:
                         yield TaggedOutput("shingles", (node, exact_check_shingles(hashes[i])))
             if self.unit:
-                yield TaggedOutput("units", (node, [h for h, _ in minhash.dedup_units(doc["text"], self.unit)]))
+                yield TaggedOutput("units", (node, [h for h, _ in qdedup.dedup_units(doc["text"], self.unit)]))
 
 
 def features(docs, keeper_signal: str | None, url: bool, near: NearSettings | None,
@@ -168,9 +169,9 @@ def route(doc: dict, decisions, unit: str | None = None):
                                  "keeper_head": doc["text"][:records.EXAMPLE_CHARS]}
     if unit is not None:
         keep = {d[1] for d in decisions if d[0] == OWNED}
-        spans = [span for _, span in minhash.dedup_units(doc["text"], unit)]
+        spans = [span for _, span in qdedup.dedup_units(doc["text"], unit)]
         gone = [span for i, span in enumerate(spans) if i not in keep]
-        text, removed = minhash.remove_spans(doc["text"], gone)
+        text, removed = qdedup.remove_spans(doc["text"], gone)
         sig = {**doc["signals"], f"dedup.{unit}_removed": len(gone),
                f"dedup.{unit}_removed_bytes": removed}
         doc = {**doc, "text": text, "signals": sig}

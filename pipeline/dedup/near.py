@@ -17,6 +17,7 @@ from apache_beam.pvalue import AsDict, AsSingleton
 from pipeline.dedup.components import ConnectedComponents
 from pipeline.dedup.keys import (CLUSTER_EXAMPLES, DEFAULT_HOT_KEY_VALUES, DEFAULT_MAX_ROUNDS,
                                  LARGEST_CLUSTERS, _LinkToGroupMin, join)
+from quality import dedup as qdedup
 from quality import minhash
 
 
@@ -205,7 +206,7 @@ class ClusterReport(beam.CombineFn):
     def add_input(self, acc, row):
         acc["clusters"] += 1
         acc["duplicates"] += row["size"] - 1
-        b = minhash.cluster_size_bucket(row["size"])
+        b = qdedup.cluster_size_bucket(row["size"])
         acc["sizes"][b] = acc["sizes"].get(b, 0) + 1
         acc["largest"] = self._top(acc["largest"] + [row])
         return acc
@@ -226,7 +227,7 @@ class ClusterReport(beam.CombineFn):
 
     def extract_output(self, acc):
         sizes = acc["sizes"]
-        return {**acc, "sizes": {b: sizes[b] for b in sorted(sizes, key=minhash.cluster_bucket_order)}}
+        return {**acc, "sizes": {b: sizes[b] for b in sorted(sizes, key=qdedup.cluster_bucket_order)}}
 
 
 

@@ -59,7 +59,7 @@ class ExactDedup(_Dedup):
 
 
 class UrlDedup(_Dedup):
-    """Documents with the same URL (`quality.minhash.url_key`): one keeper, the others are
+    """Documents with the same URL (`quality.dedup.url_key`): one keeper, the others are
     `url_duplicate`s of it. Documents without a URL pass through."""
 
     def __init__(self, keeper_signal: str | None = None,
@@ -99,13 +99,14 @@ class NearDedup(_Dedup):
                 CLUSTERS_TAG: out[CLUSTERS_TAG], STATS_TAG: stats}
 
 
-class ParagraphDedup(_Dedup):
-    """Removes every paragraph (or, with `unit="sentence_span"`, every three-sentence span) that
-    occurred before in the corpus: the occurrence with the smallest (document id, position) is
-    kept, as CCNet keeps the first. Docs in, docs out: the text loses the repeats, and
-    `signals["dedup.<unit>_removed"]` / `["dedup.<unit>_removed_bytes"]` record what went
-    (`bytes` stays the input size, for the accounting). A document left with no text is
-    dropped (tagged `dropped`, reason `<unit>_dedup_empty`).
+class SubdocDedup(_Dedup):
+    """Sub-document dedup, of paragraphs or sentence spans: removes every paragraph (or, with
+    `unit="sentence_span"`, every three-sentence span) that occurred before in the corpus: the
+    occurrence with the smallest (document id, position) is kept, as CCNet keeps the first. Docs
+    in, docs out: the text loses the repeats, and `signals["dedup.<unit>_removed"]` /
+    `["dedup.<unit>_removed_bytes"]` record what went (`bytes` stays the input size, for the
+    accounting). A document left with no text is dropped (tagged `dropped`, reason
+    `<unit>_dedup_empty`).
 
     Hot-key safe without a threshold: `CombinePerKey(min)` names each unit's owner (combiner
     lifting merges partial mins before the shuffle), and the owner learns what it keeps through

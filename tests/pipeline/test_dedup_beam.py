@@ -191,7 +191,7 @@ def _all_dedup(docs, keeper_signal=None):
     exact = docs | "Exact" >> dedup.ExactDedup(keeper_signal)
     url = exact["docs"] | "Url" >> dedup.UrlDedup(keeper_signal)
     near = url["docs"] | "Near" >> dedup.NearDedup(exact_check=True, keeper_signal=keeper_signal)
-    para = near["docs"] | "Para" >> dedup.ParagraphDedup()
+    para = near["docs"] | "Para" >> dedup.SubdocDedup()
     dup = (exact["duplicate"], url["duplicate"], near["duplicate"]) | "Dups" >> beam.Flatten()
     return {"docs": para["docs"], "duplicate": dup, "dropped": para["dropped"],
             "clusters": near["clusters"], "stats": near["stats"]}
@@ -286,7 +286,7 @@ def test_paragraph_dedup_keeps_the_first_occurrence_by_id(tmp_path):
             make_doc("a", f"{boiler}\n\nBody of a.\n\nsubscribe to our NEWSLETTER"),
             make_doc("c", f"{boiler.upper()}"),
             make_doc("d", "Nothing shared here.")]
-    rows, result = run_collect(tmp_path, lambda d: d | dedup.ParagraphDedup(), docs)
+    rows, result = run_collect(tmp_path, lambda d: d | dedup.SubdocDedup(), docs)
     out = {d["id"]: d for d in rows["docs"]}
     assert out["a"]["text"] == f"{boiler}\n\nBody of a."  # its own second copy goes too
     assert out["b"]["text"] == "Intro of b.\n\nBody of b."
@@ -304,7 +304,7 @@ def test_three_sentence_span_dedup(tmp_path):
     shared = "The cat sat. The dog ran. The bird flew."
     docs = [make_doc("a", f"{shared} Then a ended."), make_doc("b", f"B starts here. {shared}"),
             make_doc("c", "One. Two. Three. Four.")]
-    rows, _ = run_collect(tmp_path, lambda d: d | dedup.ParagraphDedup(unit="sentence_span"), docs)
+    rows, _ = run_collect(tmp_path, lambda d: d | dedup.SubdocDedup(unit="sentence_span"), docs)
     out = {d["id"]: d for d in rows["docs"]}
     assert out["a"]["text"] == docs[0]["text"]
     assert out["b"]["text"] == "B starts here."
@@ -337,7 +337,7 @@ def test_hot_keys_100000_copies_never_sit_on_one_key(tmp_path):
     def build(seeds):
         docs = seeds | "Generate" >> beam.FlatMap(generate)
         para = (docs | "Only p" >> beam.Filter(lambda d: d["id"][0] == "p")
-                | "Para" >> dedup.ParagraphDedup())
+                | "Para" >> dedup.SubdocDedup())
         same = docs | "Only d" >> beam.Filter(lambda d: d["id"][0] == "d")
         exact = same | "Exact" >> dedup.ExactDedup(hot_key_values=limit)
         near = same | "Near" >> dedup.NearDedup(bands=2, rows=4, hot_key_values=limit, max_rounds=ROUNDS)

@@ -11,6 +11,7 @@ import pytest
 from datasketch import MinHash, MinHashLSH
 
 from pipeline.__main__ import SAMPLE
+from quality import dedup as qdedup
 from quality import minhash as mh
 from quality.normalize import normalize_text
 
@@ -113,31 +114,31 @@ def test_exact_jaccard():
 
 
 def test_ccnet_normalization_and_paragraph_units():
-    assert mh.ccnet_normalize("  Héllo,  WORLD 2024!\n") == "hello world 0000"
+    assert qdedup.ccnet_normalize("  Héllo,  WORLD 2024!\n") == "hello world 0000"
     text = "First para.\nstill first.\n\n\nSecond, para 1!\n\n...\n\nsecond para 2"
-    units = mh.dedup_units(text)
+    units = qdedup.dedup_units(text)
     assert [text[s:e] for _, (s, e) in units] == [
         "First para.\nstill first.", "Second, para 1!", "second para 2"]
     assert units[1][0] == units[2][0]  # equal after normalization; "..." is no unit
-    out, removed = mh.remove_spans(text, [units[1][1]])
+    out, removed = qdedup.remove_spans(text, [units[1][1]])
     assert out == "First para.\nstill first.\n\n...\n\nsecond para 2"
     assert removed == len(text.encode()) - len(out.encode())
-    assert mh.remove_spans(text, []) == (text, 0)
+    assert qdedup.remove_spans(text, []) == (text, 0)
 
 
 def test_three_sentence_spans():
     text = "One is here. Two is here. Three is here. Four is here."
-    units = mh.dedup_units(text, "sentence_span")
+    units = qdedup.dedup_units(text, "sentence_span")
     assert [text[s:e] for _, (s, e) in units] == [
         "One is here. Two is here. Three is here.", "Two is here. Three is here. Four is here."]
-    assert mh.dedup_units("Only one. And two.", "sentence_span") == []
+    assert qdedup.dedup_units("Only one. And two.", "sentence_span") == []
     with pytest.raises(ValueError):
-        mh.dedup_units(text, "line")
+        qdedup.dedup_units(text, "line")
 
 
 def test_url_key():
-    assert mh.url_key("HTTP://Example.COM:80/a/b/#frag") == "http://example.com/a/b"
-    assert mh.url_key("https://example.com/a?x=1") == "https://example.com/a?x=1"
-    assert mh.url_key("https://example.com:8443/") == "https://example.com:8443"
-    assert mh.url_key(None) is None and mh.url_key("  ") is None
-    assert mh.url_key("http://x:99999/") == "http://x:99999/"  # bad port: the URL as given
+    assert qdedup.url_key("HTTP://Example.COM:80/a/b/#frag") == "http://example.com/a/b"
+    assert qdedup.url_key("https://example.com/a?x=1") == "https://example.com/a?x=1"
+    assert qdedup.url_key("https://example.com:8443/") == "https://example.com:8443"
+    assert qdedup.url_key(None) is None and qdedup.url_key("  ") is None
+    assert qdedup.url_key("http://x:99999/") == "http://x:99999/"  # bad port: the URL as given
