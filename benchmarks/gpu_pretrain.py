@@ -40,7 +40,7 @@ from pretrain.config import TrainConfig
 from pretrain.model import Transformer, preset
 
 SAMPLE = os.path.join(os.path.dirname(__file__), os.pardir, "pipeline", "sample", "sample.jsonl.gz")
-SPECIAL_IDS = {"pad": 0, "unk": 1, "bos": 2, "eos": 3, "mask": 4}
+SPECIAL_IDS = shard_format.SPECIAL_IDS
 VOCAB = 32768  # a typical sentencepiece vocabulary, a multiple of 64 for the tensor cores
 
 

@@ -24,10 +24,11 @@ import time
 import numpy as np
 import torch
 
+from pipeline import shard_format
 from pretrain import data, objectives
 from pretrain.model import Transformer, preset
 
-SPECIAL_IDS = {"pad": 0, "unk": 1, "bos": 2, "eos": 3, "mask": 4}
+SPECIAL_IDS = shard_format.SPECIAL_IDS
 H100_BF16_DENSE_FLOPS = 989e12   # NVIDIA H100 SXM datasheet, dense BF16
 ASSUMED_MFU = 0.4                # a well-tuned small-model run; nanoGPT reports ~0.3-0.5
 

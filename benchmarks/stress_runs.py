@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline import accounting  # noqa: E402
+from quality import outputs  # noqa: E402
 
 SAMPLE_INTERVAL_S = 0.2  # how often the process tree's RSS is read
 
@@ -99,8 +100,8 @@ def _digest(paths: list[Path]) -> str:
 
 def check_output(out: Path) -> dict:
     """What one run wrote: counts, problems and the hashes compared across runs."""
-    stats = json.loads((out / "stats.json").read_text())
-    report = out / "report.html"
+    stats = json.loads((out / outputs.STATS).read_text())
+    report = out / outputs.REPORT
     page = report.read_text(encoding="utf-8") if report.exists() else ""
     ident = stats["identity"]["docs"]
     return {
@@ -109,7 +110,7 @@ def check_output(out: Path) -> dict:
         "problems": accounting.problems(stats),
         "report_ok": "Accounting identity holds" in page,
         "shards": _digest(sorted((out / "shards").glob("*.tar"))),
-        "manifest": _digest([out / "manifest.json"]),
+        "manifest": _digest([out / outputs.MANIFEST]),
         "ledger": _digest(sorted((out / "ledger").glob("*.jsonl"))),
     }
 

@@ -13,10 +13,10 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline import accounting, graph, local_runner, run_metrics, shard_format
+from pipeline import accounting, graph, local_runner, run_metrics
 from pipeline.options import SieveOptions
 from pipeline.shards import create_file
-from quality import report
+from quality import outputs, report
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "sample.jsonl.gz"
 SAMPLE_LABEL = "bundled:pipeline/sample/sample.jsonl.gz"
@@ -27,12 +27,11 @@ SAMPLE_LABEL = "bundled:pipeline/sample/sample.jsonl.gz"
 # and --direct_num_workers=N, in N worker processes.
 DEFAULT_RUNNER = "FnApiRunner"
 # Outputs a previous run may have left, removed before a run so a smaller run leaves no strays.
-REPORT = report.REPORT
-OUTPUT_PATTERNS = (f"{shard_format.SHARDS_DIR}/shard-*.tar", f"{graph.LEDGER_DIR}/*.jsonl",
-                   f"{graph.DEAD_LETTER_DIR}/*.jsonl", f"{graph.CLUSTERS_DIR}/*.jsonl",
-                   f"{graph.ANNOTATED_DIR}/*.jsonl.gz",
-                   shard_format.MANIFEST, graph.STATS, REPORT, run_metrics.RUN_METRICS,
-                   shard_format.TOKENIZER_MODEL, shard_format.TOKENIZER_VOCAB)
+OUTPUT_PATTERNS = (f"{outputs.SHARDS_DIR}/shard-*.tar", f"{outputs.LEDGER_DIR}/*.jsonl",
+                   f"{outputs.DEAD_LETTER_DIR}/*.jsonl", f"{outputs.CLUSTERS_DIR}/*.jsonl",
+                   f"{outputs.ANNOTATED_DIR}/*.jsonl.gz",
+                   outputs.MANIFEST, outputs.STATS, outputs.REPORT, outputs.RUN_METRICS,
+                   outputs.TOKENIZER_MODEL, outputs.TOKENIZER_VOCAB)
 
 
 def _open(path: str, mode: str):
@@ -84,7 +83,7 @@ def run(argv: list[str] | None = None) -> dict:
     graph.build(p, opts, pattern, label)
     result = p.run()
     result.wait_until_finish()
-    with FileSystems.open(FileSystems.join(opts.output, graph.STATS),
+    with FileSystems.open(FileSystems.join(opts.output, outputs.STATS),
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
         stats = json.load(f)
     moved = run_metrics.measure(p, result)
@@ -92,7 +91,7 @@ def run(argv: list[str] | None = None) -> dict:
         moved["input_bytes"] = stats["input"]["bytes"]
         moved["shuffle_bytes_per_input_byte"] = round(
             moved["shuffle_bytes"] / max(stats["input"]["bytes"], 1), 3)
-        with _open(FileSystems.join(opts.output, run_metrics.RUN_METRICS), "wb") as f:
+        with _open(FileSystems.join(opts.output, outputs.RUN_METRICS), "wb") as f:
             f.write(json.dumps(moved, indent=1).encode("utf-8"))
     write_report(opts.output)
     return stats
@@ -100,7 +99,7 @@ def run(argv: list[str] | None = None) -> dict:
 
 def read_run_metrics(output: str) -> dict | None:
     """OUTPUT/run_metrics.json (data moved, `pipeline.run_metrics`), or None if the runner gave none."""
-    path = FileSystems.join(output, run_metrics.RUN_METRICS)
+    path = FileSystems.join(output, outputs.RUN_METRICS)
     if not FileSystems.exists(path):
         return None
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
@@ -117,20 +116,20 @@ def summary(stats: dict, seconds: float, output: str) -> str:
              f"  dead_letter {ident['dead_letter']:>8}",
              f"  identity: {ident['input']} input = {ident['sum']} accounted -> "
              f"{'holds' if stats['identity_holds'] else 'FAILS'}"]
-    for outcome in ("dropped", "duplicate", "dead_letter"):
+    for outcome in (outputs.DROPPED, outputs.DUPLICATE, outputs.DEAD_LETTER):
         for reason, v in sorted(stats["reasons"].get(outcome, {}).items(), key=lambda kv: -kv[1]["docs"]):
             lines.append(f"    {outcome:<11} {reason:<40} {v['docs']:>7} docs {v['bytes'] / 1e6:>8.2f} MB")
     near = stats.get("near_dedup")
     if near:
         lines.append(f"  near dedup: {near['clusters']} clusters, {near['duplicates']} duplicates, "
                      f"components in {near['rounds']} round(s) -> "
-                     f"{FileSystems.join(output, graph.CLUSTERS_DIR)}")
+                     f"{FileSystems.join(output, outputs.CLUSTERS_DIR)}")
     for problem in accounting.problems(stats):
         lines.append(f"  FAILED: {problem}")
     sh = stats["shards"]
     lines.append(f"  shards: {sh['shards']} files, {sh['samples']} samples, {sh['tokens']} tokens "
                  f"(vocab {stats['tokenizer']['vocab_size']}) -> {output}")
-    lines.append(f"  report: {FileSystems.join(output, REPORT)}")
+    lines.append(f"  report: {FileSystems.join(output, outputs.REPORT)}")
     moved = read_run_metrics(output)
     if moved:
         top = moved["groupings"][0] if moved["groupings"] else {"step": "-", "bytes": 0}
@@ -139,7 +138,7 @@ def summary(stats: dict, seconds: float, output: str) -> str:
                      f"= {moved['shuffle_bytes_per_input_byte']} bytes per input byte "
                      f"(largest: {top['step']}, {top['bytes'] / 1e6:.1f} MB); "
                      f"{moved['side_input_bytes'] / 1e6:.1f} MB into side inputs "
-                     f"-> {FileSystems.join(output, run_metrics.RUN_METRICS)}")
+                     f"-> {FileSystems.join(output, outputs.RUN_METRICS)}")
     return "\n".join(lines)
 
 

@@ -100,16 +100,12 @@ class CountInput(beam.CombineFn):
         return {"docs": acc[0], "bytes": acc[1]}
 
 
-def _is_subdoc_empty(reason: str) -> bool:
-    return reason.endswith("_dedup_empty")  # emptied by sub-document dedup (pipeline/dedup/decide.py)
-
-
 FUNNEL = (  # stage name, and (outcome, which of its reasons) that leave the corpus there
-    ("read", ((records.DEAD_LETTER, lambda r: r == "read"),)),
-    ("annotated", ((records.DEAD_LETTER, lambda r: r == "annotate"),)),
-    ("selected", ((records.DROPPED, lambda r: not _is_subdoc_empty(r)),)),
-    ("deduplicated", ((records.DUPLICATE, lambda r: True), (records.DROPPED, _is_subdoc_empty))),
-    ("tokenized", ((records.DEAD_LETTER, lambda r: r == "tokenize"),)),
+    ("read", ((records.DEAD_LETTER, lambda r: r == records.READ_STAGE),)),
+    ("annotated", ((records.DEAD_LETTER, lambda r: r == records.ANNOTATE_STAGE),)),
+    ("selected", ((records.DROPPED, lambda r: not records.is_subdoc_empty(r)),)),
+    ("deduplicated", ((records.DUPLICATE, lambda r: True), (records.DROPPED, records.is_subdoc_empty))),
+    ("tokenized", ((records.DEAD_LETTER, lambda r: r == records.TOKENIZE_STAGE),)),
 )
 
 
@@ -152,8 +148,8 @@ def flow(counts: dict, inputs: dict, stage_docs: dict) -> list[dict]:
     return rows
 
 
-FAILURE_STAGES = ("annotate", "tokenize")  # stages whose dead letters mean a bug, not bad data
-_FAILURE_INPUT = {"annotate": "read", "tokenize": "deduplicated"}  # the flow row feeding each
+FAILURE_STAGES = (records.ANNOTATE_STAGE, records.TOKENIZE_STAGE)  # dead letters there mean a bug, not bad data
+_FAILURE_INPUT = {records.ANNOTATE_STAGE: "read", records.TOKENIZE_STAGE: "deduplicated"}  # the flow row feeding each
 
 
 def failures(counts: dict, flow_rows: list[dict], max_fraction: float, examples) -> dict:
@@ -179,10 +175,7 @@ def build_stats(counts: dict, inputs: dict, manifest_totals: dict, tokenizer: di
     identity = {}
     for unit in ("docs", "bytes"):
         rhs = sum(outs[k][unit] for k in records.OUTCOMES)
-        identity[unit] = {"input": inputs[unit], "kept": outs[records.KEPT][unit],
-                          "dropped": outs[records.DROPPED][unit],
-                          "duplicate": outs[records.DUPLICATE][unit],
-                          "dead_letter": outs[records.DEAD_LETTER][unit],
+        identity[unit] = {"input": inputs[unit], **{k: outs[k][unit] for k in records.OUTCOMES},
                           "sum": rhs, "holds": rhs == inputs[unit]}
     stats = {"input": inputs, **counts, "identity": identity,
              "funnel": funnel(counts, inputs, manifest_totals),

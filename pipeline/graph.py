@@ -16,17 +16,13 @@ from pipeline import accounting, dedup, records, shard_format, shards, stages, t
 from pipeline.read import ReadAnnotated, ReadDocuments
 from quality import policy as policies
 
-STATS = "stats.json"
-LEDGER_DIR = "ledger"
-DEAD_LETTER_DIR = "dead_letter"
-CLUSTERS_DIR = "clusters"
-ANNOTATED_DIR = "annotated"
+from quality.outputs import ANNOTATED_DIR, CLUSTERS_DIR, DEAD_LETTER_DIR, LEDGER_DIR, STATS
 
 
 def corpus_config(opts, input_label: str) -> dict:
-    from pipeline.options import CORPUS_CONFIG_KEYS
+    from pipeline.options import corpus_config_keys
 
-    config = {k: getattr(opts, k) for k in CORPUS_CONFIG_KEYS}
+    config = {k: getattr(opts, k) for k in corpus_config_keys()}
     config["input"] = input_label
     return config
 
@@ -102,7 +98,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
                       | "Shard count" >> beam.Map(shards.num_shards_for, target, opts.min_shards))
     n_shards = AsSingleton(num_shards)
     early_letters = early_dead | "Early dead letters" >> beam.Flatten(pipeline=p)
-    rows = ((selected.dropped | "Dropped rows" >> beam.Map(lambda r: ("dropped", r)),
+    rows = ((selected.dropped | "Dropped rows" >> beam.Map(lambda r: (records.DROPPED_TAG, r)),
              early_letters | "Dead-letter rows" >> beam.Map(lambda r: (records.DEAD_LETTER_TAG, r)))
             | "All rows" >> beam.Flatten())
     dirs = {shards.OUTCOMES_TAG: FileSystems.join(out, LEDGER_DIR),
@@ -233,7 +229,7 @@ def _cut(counts, name, fraction):
 def _write_manifest(shard_infos, tok_info, out, config):
     manifest = shard_format.build_manifest(
         shards=shard_infos, tokenizer_sha256=tok_info["sha256"], vocab_size=tok_info["vocab_size"],
-        special_ids=tokenize.SPECIAL_IDS, config=config)
+        special_ids=shard_format.SPECIAL_IDS, config=config)
     with shards.create_file(FileSystems.join(out, shard_format.MANIFEST), "application/json") as f:
         f.write(shard_format.dump_manifest(manifest))
     return manifest["totals"]

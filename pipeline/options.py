@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+
 from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.dedup.keys import DEFAULT_MAX_ROUNDS
+from quality import minhash
 
 # Records and documents above these sizes are dead-lettered rather than held in memory: a
 # JSONL line is read with a bounded readline, so a decompression bomb or a runaway line costs
@@ -79,9 +84,9 @@ class SieveOptions(PipelineOptions):
         parser.add_argument("--near_dedup", default=True, type=_bool,
                             help="MinHash LSH near-duplicate removal (word 5-gram shingles).")
         parser.add_argument("--minhash_bands", type=int, default=None,
-                            help="LSH bands (default 14, as FineWeb); with --minhash_rows.")
+                            help=f"LSH bands (default {minhash.DEFAULT_BANDS}, as FineWeb); with --minhash_rows.")
         parser.add_argument("--minhash_rows", type=int, default=None,
-                            help="Rows per band (default 8, as FineWeb); with --minhash_bands.")
+                            help=f"Rows per band (default {minhash.DEFAULT_ROWS}, as FineWeb); with --minhash_bands.")
         parser.add_argument("--minhash_threshold", type=float, default=None,
                             help="Derive bands and rows for this Jaccard instead of giving them.")
         # On by default: in benchmarks/dedup_quality.py it raised duplicate->keeper precision
@@ -89,12 +94,12 @@ class SieveOptions(PipelineOptions):
         parser.add_argument("--exact_jaccard_check", default=True, type=_bool,
                             help="Drop LSH candidate pairs whose exact shingle Jaccard is below "
                                  "--jaccard_threshold before clustering (default on).")
-        parser.add_argument("--jaccard_threshold", type=float, default=0.8,
+        parser.add_argument("--jaccard_threshold", type=float, default=minhash.DEFAULT_THRESHOLD,
                             help="Exact-Jaccard threshold of --exact_jaccard_check.")
         parser.add_argument("--dedup_keeper_signal", default=None,
                             help="Keep the cluster member with the highest value of this signal "
                                  "(e.g. fasttext_quality.score), then the smallest id.")
-        parser.add_argument("--dedup_max_rounds", type=int, default=16,
+        parser.add_argument("--dedup_max_rounds", type=int, default=DEFAULT_MAX_ROUNDS,
                             help="Bound on connected-components rounds; the job fails if reached.")
         parser.add_argument("--subdoc_dedup", default="none",
                             choices=("none", "paragraph", "sentence_span"),
@@ -118,11 +123,15 @@ def _bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
-# Options that define the corpus (recorded in the manifest); runner options are not among them,
-# so the manifest is the same whatever runner or worker count made it.
-CORPUS_CONFIG_KEYS = ("input", "from_annotated", "policy", "invert_policy", "quality_model", "url_dedup",
-                      "near_dedup", "minhash_bands", "minhash_rows", "minhash_threshold",
-                      "exact_jaccard_check", "jaccard_threshold", "dedup_keeper_signal",
-                      "dedup_max_rounds", "subdoc_dedup", "text_field", "id_field", "tokenizer", "vocab_size",
-                      "tokenizer_sample_docs", "tokenizer_sample_chars", "num_shards", "shard_target_mb", "min_shards", "write_text",
-                      "max_doc_bytes", "max_record_bytes")  # not write_annotated: a side output
+# Sieve options that do not change the corpus: where it goes, a side output and the exit rule.
+# The manifest records every other option of SieveOptions, so a new option is recorded unless it
+# is named here; runner options are Beam's, not SieveOptions', so the manifest is the same
+# whatever runner or worker count made it.
+NOT_CORPUS_OPTIONS = frozenset({"output", "write_annotated", "max_failure_fraction"})
+
+
+def corpus_config_keys() -> tuple[str, ...]:
+    """The options a manifest records: every SieveOptions option but NOT_CORPUS_OPTIONS."""
+    parser = argparse.ArgumentParser()
+    SieveOptions._add_argparse_args(parser)
+    return tuple(sorted(set(vars(parser.parse_args([]))) - NOT_CORPUS_OPTIONS))

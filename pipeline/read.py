@@ -187,7 +187,7 @@ class ReadJsonlFile(beam.DoFn):
     def _dead(self, path, line_no, error, nbytes, head=""):
         self.dead_letters.inc()
         return beam.pvalue.TaggedOutput(records.DEAD_LETTER_TAG, records.dead_letter(
-            f"{path}:{line_no}", "read", error, nbytes, head, file=path, line=line_no))
+            f"{path}:{line_no}", records.READ_STAGE, error, nbytes, head, file=path, line=line_no))
 
     def process(self, readable_file):
         path = readable_file.metadata.path
@@ -218,7 +218,7 @@ class ReadJsonlFile(beam.DoFn):
                     self.records_read.inc()
                     yield self._dead(path, line_no, f"record exceeds max_record_bytes="
                                      f"{self.max_record_bytes}", skipped,
-                                     line[:records.HEAD_CHARS].decode("utf-8", "replace"))
+                                     line[:records.DEAD_LETTER_HEAD_CHARS].decode("utf-8", "replace"))
                     continue
                 line = line.rstrip(b"\r\n")
                 if not line.strip():
@@ -230,7 +230,7 @@ class ReadJsonlFile(beam.DoFn):
                 except Exception as e:  # whatever one record provokes, it is that record's error
                     error = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
                     yield self._dead(path, line_no, error, len(line),
-                                     line[:records.HEAD_CHARS].decode("utf-8", "replace"))
+                                     line[:records.DEAD_LETTER_HEAD_CHARS].decode("utf-8", "replace"))
                     continue
                 yield doc
 

@@ -10,19 +10,29 @@ from __future__ import annotations
 import json
 import zlib
 
-KEPT = "kept"
-DROPPED = "dropped"
-DUPLICATE = "duplicate"
-DEAD_LETTER = "dead_letter"
-OUTCOMES = (KEPT, DROPPED, DUPLICATE, DEAD_LETTER)
+from quality.outputs import CLUSTERS_DIR, DEAD_LETTER, DROPPED, DUPLICATE, EXAMPLE_CHARS, KEPT, OUTCOMES  # noqa: F401
+
 # Tagged outputs that carry rows of one outcome (and dedup's cluster rows) between stages.
 DEAD_LETTER_TAG = DEAD_LETTER  # every stage that dead-letters records
 DROPPED_TAG = DROPPED          # selection's and dedup's dropped rows
 DUPLICATE_TAG = DUPLICATE      # dedup's duplicate rows
-CLUSTERS_TAG = "clusters"      # near dedup's cluster rows (OUTPUT/clusters/)
+CLUSTERS_TAG = CLUSTERS_DIR   # near dedup's cluster rows (OUTPUT/clusters/)
 
-HEAD_CHARS = 200  # how much of a bad record a dead letter keeps, for a person to recognise it
-EXAMPLE_CHARS = 300  # how much of an annotated document its ledger row keeps, for report examples
+# The stages that dead-letter records: a dead letter's `stage`, and its ledger row's reason.
+READ_STAGE, ANNOTATE_STAGE, TOKENIZE_STAGE = "read", "annotate", "tokenize"
+SUBDOC_EMPTY_SUFFIX = "_dedup_empty"  # reason of a document that sub-document dedup emptied
+
+
+def subdoc_empty_reason(unit: str) -> str:
+    """The drop reason of a document whose every `unit` (paragraph, sentence_span) was removed."""
+    return unit + SUBDOC_EMPTY_SUFFIX
+
+
+def is_subdoc_empty(reason: str) -> bool:
+    return reason.endswith(SUBDOC_EMPTY_SUFFIX)
+
+
+DEAD_LETTER_HEAD_CHARS = 200  # how much of a bad record a dead letter keeps, for a person to recognise it
 
 
 def make_doc(doc_id: str, text: str, source: str, url: str | None, meta: dict,
@@ -35,7 +45,7 @@ def make_doc(doc_id: str, text: str, source: str, url: str | None, meta: dict,
 def dead_letter(record_id: str, stage: str, error: str, nbytes: int, head: str = "",
                 **extra) -> dict:
     return {"id": record_id, "stage": stage, "error": error, "bytes": nbytes,
-            "head": head[:HEAD_CHARS], **extra}
+            "head": head[:DEAD_LETTER_HEAD_CHARS], **extra}
 
 
 def outcome(record_id: str, kind: str, nbytes: int, reason: str | None = None,

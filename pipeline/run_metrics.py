@@ -19,7 +19,6 @@ from apache_beam.metrics import monitoring_infos as mi
 from apache_beam.portability import common_urns
 from apache_beam.portability.api import beam_runner_api_pb2
 
-RUN_METRICS = "run_metrics.json"
 GROUP_BY_KEY_URN = common_urns.primitives.GROUP_BY_KEY.urn
 PAR_DO_URN = common_urns.primitives.PAR_DO.urn
 COMBINE_PER_KEY_URN = common_urns.composites.COMBINE_PER_KEY.urn

@@ -28,11 +28,14 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+# The output directory's file names and the id hash are named once, in quality.outputs (the
+# report, in quality/, reads them too); the format uses them from there.
+from quality.outputs import MANIFEST, SHARDS_DIR, TOKENIZER_MODEL, TOKENIZER_VOCAB, stable_hash  # noqa: F401
+
 FORMAT = "sieve-shards/1"
-SHARDS_DIR = "shards"
-MANIFEST = "manifest.json"
-TOKENIZER_MODEL = "tokenizer.model"
-TOKENIZER_VOCAB = "tokenizer.vocab"
+# Special-token ids of every Sieve tokenizer (pipeline.tokenize trains and checks them; the
+# manifest records them; pretrain reads them from the manifest).
+SPECIAL_IDS = {"pad": 0, "unk": 1, "bos": 2, "eos": 3, "mask": 4}
 
 TOKENS_EXT = "tokens.npy"
 META_EXT = "json"
@@ -47,11 +50,6 @@ _KEY_HASH_CHARS = 16
 
 def shard_name(index: int) -> str:
     return f"shard-{index:06d}.tar"
-
-
-def stable_hash(text: str) -> int:
-    """A 64-bit hash of a string that is the same on every machine and Python process."""
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
 
 
 def shard_index(doc_id: str, num_shards: int) -> int:

@@ -18,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipeline import records, shard_format, tokenize
+from quality import outputs
 
 # Per-sample overhead of a tar entry (headers and padding) used to estimate shard sizes.
 TAR_OVERHEAD_BYTES = 3 * 1024
@@ -75,7 +76,8 @@ OUTCOMES_TAG = "outcomes"
 STAGE_TAG = "stage"
 DEDUPLICATED, TOKENIZED = "deduplicated", "tokenized"  # stage labels, one per document
 # The per-shard JSONL files WriteShards writes, by output tag: their name prefix.
-FILE_PREFIX = {OUTCOMES_TAG: "ledger", records.DEAD_LETTER_TAG: "dead_letter", records.CLUSTERS_TAG: "clusters"}
+FILE_PREFIX = {OUTCOMES_TAG: outputs.LEDGER_DIR, records.DEAD_LETTER_TAG: outputs.DEAD_LETTER_DIR,
+               records.CLUSTERS_TAG: outputs.CLUSTERS_DIR}
 
 
 def estimated_size(cand: dict) -> tuple[int, int]:

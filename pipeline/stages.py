@@ -69,7 +69,7 @@ class Annotate(beam.DoFn):
         except Exception as e:  # a document that breaks a signal must not break the job
             self.failures.inc()
             yield beam.pvalue.TaggedOutput(records.DEAD_LETTER_TAG, records.dead_letter(
-                doc["id"], "annotate", f"{type(e).__name__}: {e}", doc["bytes"], doc["text"],
+                doc["id"], records.ANNOTATE_STAGE, f"{type(e).__name__}: {e}", doc["bytes"], doc["text"],
                 source=doc["source"]))
             return
         yield {**doc, "text": text, "signals": sig, "dedup_key": normalize.dedup_key(text)}
@@ -153,5 +153,5 @@ class _DropRepeats(beam.DoFn):
             yield doc
             return
         yield beam.pvalue.TaggedOutput(records.DEAD_LETTER_TAG, records.dead_letter(
-            doc["id"], "read", "duplicate record id (an earlier record kept it)", doc["bytes"],
+            doc["id"], records.READ_STAGE, "duplicate record id (an earlier record kept it)", doc["bytes"],
             doc["text"], source=doc["source"]))

@@ -22,7 +22,7 @@ from pipeline import records, shard_format
 from quality.text import sentences
 
 # Reserved ids, the same in every Sieve tokenizer so objectives need no lookup table.
-SPECIAL_IDS = {"pad": 0, "unk": 1, "bos": 2, "eos": 3, "mask": 4}
+SPECIAL_IDS = shard_format.SPECIAL_IDS  # the ids trained into every Sieve tokenizer
 MASK_PIECE = "<mask>"
 # Characters of each sampled document used for training: no single document dominates.
 SAMPLE_CHARS_PER_DOC = 20_000
@@ -195,7 +195,7 @@ class Encoder:
         """("docs", tokenized document) or (records.DEAD_LETTER_TAG, dead letter)."""
         if tok["model"] is None:
             return records.DEAD_LETTER_TAG, records.dead_letter(
-                doc["id"], "tokenize", tok["error"], doc["bytes"], doc["text"], source=doc["source"])
+                doc["id"], records.TOKENIZE_STAGE, tok["error"], doc["bytes"], doc["text"], source=doc["source"])
         model = tok["model"]
         # The side input is the same object for every element of a bundle: compare identity
         # first, bytes only when it changes (hashing the model per document cost 4% of a run).
@@ -209,7 +209,7 @@ class Encoder:
             tokens, starts = encode_document(self._sp, doc["text"], dtype)
         except Exception as e:
             return records.DEAD_LETTER_TAG, records.dead_letter(
-                doc["id"], "tokenize", f"{type(e).__name__}: {e}", doc["bytes"], doc["text"],
+                doc["id"], records.TOKENIZE_STAGE, f"{type(e).__name__}: {e}", doc["bytes"], doc["text"],
                 source=doc["source"])
         self.tokens.inc(len(tokens))
         return "docs", {**doc, "tokens": tokens, "sentence_starts": starts}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import sys
 
 from pretrain import objectives
-from pretrain.config import EVAL_TOKENS, TrainConfig, model_kind
+from pretrain.config import TrainConfig, model_kind
 from pretrain.data import PACKINGS
 from pretrain.model import KINDS, PRESETS
 from pretrain.train import train
@@ -43,6 +44,11 @@ def _objectives_help() -> str:
     return "objectives and their --param names (defaults):\n" + "\n".join(lines)
 
 
+# Every flag's default is the TrainConfig field's, so the two cannot drift apart.
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)
+            if f.default is not dataclasses.MISSING}
+
+
 def parse_args(argv=None) -> TrainConfig:
     p = argparse.ArgumentParser(
         prog="python -m pretrain",
@@ -54,55 +60,55 @@ def parse_args(argv=None) -> TrainConfig:
         epilog=_objectives_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shards", required=True, metavar="OUT_DIR",
                    help="pipeline output directory holding manifest.json and shards/")
-    p.add_argument("--out", metavar="RUN_DIR", default=None,
+    p.add_argument("--out", metavar="RUN_DIR", default=DEFAULTS["out"],
                    help="run directory for metrics.jsonl and checkpoint.pt "
                         "(default: OUT_DIR/pretrain)")
-    p.add_argument("--model", choices=list(PRESETS), default="tiny",
+    p.add_argument("--model", choices=list(PRESETS), default=DEFAULTS["model"],
                    help="size preset: tiny (2 layers, d=128, for CPU tests), small (8 layers, "
                         "d=512, ~25M non-embedding parameters) or base (12 layers, d=768, ~85M, "
                         "~110M with a 32k vocabulary); default: %(default)s")
-    p.add_argument("--model_kind", choices=KINDS, default=None,
+    p.add_argument("--model_kind", choices=KINDS, default=DEFAULTS["model_kind"],
                    help="encoder, decoder or encdec; default (and the only choice): the "
                         "objective's: mlm/wwm/span/sop -> encoder, clm/prefix -> decoder, "
                         "t5 -> encdec")
-    p.add_argument("--dropout", type=float, default=None,
+    p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"],
                    help="dropout probability (default: the preset's, 0.0)")
-    p.add_argument("--seq_len", type=int, default=128,
+    p.add_argument("--seq_len", type=int, default=DEFAULTS["seq_len"],
                    help="tokens per packed sequence, bos included (default: %(default)s)")
-    p.add_argument("--batch_size", type=int, default=16,
+    p.add_argument("--batch_size", type=int, default=DEFAULTS["batch_size"],
                    help="sequences per micro-batch per process (default: %(default)s)")
-    p.add_argument("--grad_accum", type=int, default=1,
+    p.add_argument("--grad_accum", type=int, default=DEFAULTS["grad_accum"],
                    help="micro-batches per optimizer step (default: %(default)s); a step takes "
                         "batch_size x grad_accum x processes sequences")
-    p.add_argument("--steps", type=int, default=2000,
+    p.add_argument("--steps", type=int, default=DEFAULTS["steps"],
                    help="stop after this many optimizer steps; also the lr schedule's length "
                         "(default: %(default)s)")
-    p.add_argument("--tokens", type=float, default=None,
+    p.add_argument("--tokens", type=float, default=DEFAULTS["tokens"],
                    help="training budget in packed input tokens (e.g. 2e8); sets --steps to "
                         "ceil(tokens / tokens per step)")
-    p.add_argument("--stop_at_step", type=int, default=None,
+    p.add_argument("--stop_at_step", type=int, default=DEFAULTS["stop_at_step"],
                    help="stop and checkpoint after this step, the schedule still that of "
                         "--steps/--tokens (for runs in chunks; --resume continues)")
-    p.add_argument("--max_minutes", type=float, default=2.0,
+    p.add_argument("--max_minutes", type=float, default=DEFAULTS["max_minutes"],
                    help="stop after this much wall-clock time even if --steps is not reached "
                         "(the lr schedule is then cut short; default: %(default)s)")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--lr", type=float, default=DEFAULTS["lr"],
                    help="peak learning rate (default: 1e-3 for tiny, 6e-4 for small)")
-    p.add_argument("--warmup_steps", type=int, default=None,
+    p.add_argument("--warmup_steps", type=int, default=DEFAULTS["warmup_steps"],
                    help="linear warmup steps before cosine decay (default: 5%% of --steps)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
                    help="seeds torch (initialization) and the data (shard order, masking) "
                         "(default: %(default)s)")
-    p.add_argument("--num_workers", type=int, default=0,
+    p.add_argument("--num_workers", type=int, default=DEFAULTS["num_workers"],
                    help="DataLoader worker processes; batches are dealt among them "
                         "(default: %(default)s); the batch order does not depend on it")
-    p.add_argument("--device", default="cpu",
+    p.add_argument("--device", default=DEFAULTS["device"],
                    help="torch device: cpu, cuda or cuda:N (default: %(default)s); under "
                         "torchrun each process takes cuda:LOCAL_RANK")
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=DEFAULTS["precision"],
                    help="auto: bf16 autocast on cuda, fp32 elsewhere (default: %(default)s)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--objective", choices=list(objectives.OBJECTIVES), default="mlm",
+    p.add_argument("--objective", choices=list(objectives.OBJECTIVES), default=DEFAULTS["objective"],
                    help="load-time objective (default: %(default)s): mlm (RoBERTa), wwm "
                         "(whole words), span (SpanBERT), sop (ALBERT SOP + MLM), clm (causal "
                         "LM), prefix (prefix LM), t5 (span corruption, encoder-decoder)")
@@ -110,28 +116,28 @@ def parse_args(argv=None) -> TrainConfig:
                    metavar="NAME=VALUE",
                    help="an objective parameter, repeatable, e.g. --param mask_prob=0.2 "
                         "(the list is below)")
-    p.add_argument("--packing", choices=PACKINGS, default=None,
+    p.add_argument("--packing", choices=PACKINGS, default=DEFAULTS["packing"],
                    help="stream: cut anywhere, no padding; full_sentences: RoBERTa "
                         "FULL-SENTENCES; doc_sentences: RoBERTa DOC-SENTENCES (default: the "
                         "objective's own, else stream)")
-    p.add_argument("--log_every", type=int, default=10,
+    p.add_argument("--log_every", type=int, default=DEFAULTS["log_every"],
                    help="log every this many steps (default: %(default)s)")
-    p.add_argument("--checkpoint_every", type=int, default=0,
+    p.add_argument("--checkpoint_every", type=int, default=DEFAULTS["checkpoint_every"],
                    help="also checkpoint every this many steps (default: only at the end)")
-    p.add_argument("--eval_every", type=int, default=0,
+    p.add_argument("--eval_every", type=int, default=DEFAULTS["eval_every"],
                    help="held-out evaluation every this many steps (default: only at the end)")
-    p.add_argument("--eval_shards", default=None, metavar="EVAL_DIR",
+    p.add_argument("--eval_shards", default=DEFAULTS["eval_shards"], metavar="EVAL_DIR",
                    help="held-out data: a second pipeline output written with this run's "
                         "tokenizer (python -m pipeline --tokenizer OUT_DIR/tokenizer.model); "
                         "default: the last --holdout_shards shards of OUT_DIR, which training "
                         "then does not read (none if OUT_DIR has only that many)")
-    p.add_argument("--holdout_shards", type=int, default=1,
+    p.add_argument("--holdout_shards", type=int, default=DEFAULTS["holdout_shards"],
                    help="shards of OUT_DIR held out when there is no --eval_shards "
                         "(default: %(default)s)")
-    p.add_argument("--eval_tokens", type=int, default=EVAL_TOKENS,
+    p.add_argument("--eval_tokens", type=int, default=DEFAULTS["eval_tokens"],
                    help="held-out tokens evaluated, whole documents in shard order "
                         "(default: %(default)s)")
-    p.add_argument("--probe", "--probe_data", dest="probe_data", default=None, metavar="DIR",
+    p.add_argument("--probe", "--probe_data", dest="probe_data", default=DEFAULTS["probe_data"], metavar="DIR",
                    help="after training, the Reuters grain/corn probe on the .arff files in DIR "
                         "(Debian weka: usr/share/doc/weka/examples)")
     p.add_argument("--no_tensorboard", dest="tensorboard", action="store_false",

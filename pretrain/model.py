@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pipeline.shard_format import SPECIAL_IDS
 from pretrain.objectives import IGNORE_INDEX  # labels of positions that are not predicted
 
 KINDS = ("encoder", "decoder", "encdec")
@@ -39,10 +40,10 @@ class ModelConfig:
     n_head: int = 2
     d_model: int = 128
     dropout: float = 0.0      # RoBERTa used 0.1; 0.0 suits short runs on small data
-    pad_id: int = 0
+    pad_id: int = SPECIAL_IDS["pad"]  # the manifest's; every Sieve tokenizer's
     kind: str = "encoder"     # one of KINDS
     sop_head: bool = False    # ALBERT's sentence-order classifier on the first position
-    decoder_start_id: int = 2  # encdec: the decoder's first input (Sieve's bos)
+    decoder_start_id: int = SPECIAL_IDS["bos"]  # encdec: the decoder's first input
 
 
 # Presets (non-embedding parameters, per stack: 12 d^2 per block). "small" 8 x 12 x 512^2 =

@@ -8,7 +8,7 @@ and sources.
 
 Memory stays bounded however large the corpus: the ledger is streamed once; histograms read the
 signals of at most `SAMPLE_VALUES` documents, those whose ids have the smallest stable hash
-(blake2b, not Python's salted `hash()`); exact counts, minima and maxima come beside them; examples are kept in small heaps chosen
+(`quality.outputs.stable_hash`, not Python's salted `hash()`); exact counts, minima and maxima come beside them; examples are kept in small heaps chosen
 the same way. The page has no script and no network: inline CSS, inline SVG charts, a content
 security policy that forbids anything else, and every piece of document text HTML-escaped. Same
 inputs, same bytes.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import hashlib
 import heapq
 import html
 import json
@@ -35,11 +34,8 @@ import numpy as np
 
 from quality import dedup
 
-REPORT = "report.html"
-STATS = "stats.json"
-MANIFEST = "manifest.json"
-LEDGER_GLOB = "ledger/ledger-*.jsonl"
-DEAD_LETTER_GLOB = "dead_letter/dead_letter-*.jsonl"
+from quality.outputs import (DEAD_LETTER, DEAD_LETTER_GLOB, DROPPED, DUPLICATE, EXAMPLE_CHARS, KEPT,
+                             LEDGER_GLOB, MANIFEST, OUTCOMES, REPORT, STATS, stable_hash)
 
 SAMPLE_VALUES = 100_000  # documents whose signals feed the histograms: 0.4 MB per signal
 EXAMPLES_PER_RULE = 5
@@ -50,27 +46,18 @@ MAX_REASONS = 200  # drop reasons kept with examples (a policy has a dozen rules
 MAX_SIGNALS = 1000  # a bound against a ledger with garbage signal names
 MAX_LANGUAGES = 1000  # fastText knows 176; a bound against a garbage `lang` signal
 TOP_LANGUAGES = 25  # rows in the language table; the rest are summed in one row
-HEAD_CHARS = 300  # text shown per example (the ledger keeps about this much)
 LINEAR_BINS = 40
 LOG_SCALE_FROM = 1000  # a non-negative signal whose 99th percentile passes this gets a log axis
 
 # Outcome classes in histograms. "dropped here" = dropped by a rule that reads this signal.
-KEPT, DUPLICATE, DROPPED_OTHER, DROPPED_HERE = 0, 1, 2, 3
-CLASSES = ((KEPT, "kept", "#2e7d32"), (DUPLICATE, "duplicate", "#7e97c8"),
+KEPT_CLASS, DUPLICATE_CLASS, DROPPED_OTHER, DROPPED_HERE = 0, 1, 2, 3
+CLASSES = ((KEPT_CLASS, "kept", "#2e7d32"), (DUPLICATE_CLASS, "duplicate", "#7e97c8"),
            (DROPPED_OTHER, "dropped by another rule", "#e0a0a0"),
            (DROPPED_HERE, "dropped by this signal's rule", "#c62828"))
-OUTCOME_COLORS = {"kept": "#2e7d32", "duplicate": "#7e97c8", "dropped": "#c62828",
-                  "dead_letter": "#6d4c41"}
-OUTCOMES = ("kept", "dropped", "duplicate", "dead_letter")
+OUTCOME_COLORS = {KEPT: "#2e7d32", DUPLICATE: "#7e97c8", DROPPED: "#c62828", DEAD_LETTER: "#6d4c41"}
 
 Opener = Callable[[str, str], object]  # (path, "rb" | "wb") -> binary file object
 Lister = Callable[[str], Iterable[str]]  # glob pattern -> paths
-
-
-def stable_hash(text: str) -> int:
-    """A 64-bit hash of an id that is the same in every process and run."""
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"),
-                                          digest_size=8).digest(), "big")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,7 +78,7 @@ class DocSample:
         self.limit: int | None = None
         self.n = 0
         self.hashes = array("Q")
-        self.flags = array("B")  # KEPT, DUPLICATE or DROPPED_OTHER
+        self.flags = array("B")  # KEPT_CLASS, DUPLICATE_CLASS or DROPPED_OTHER
         self.reasons = array("i")  # index into reason_signals of the signal that dropped it, or -1
         self.reason_signals: dict[str, int] = {}
         self.values: dict[str, array] = {}  # signal -> float32 per document, NaN where missing
@@ -228,14 +215,14 @@ class Collector:
         signals = row.get("signals")
         doc_id = str(row.get("id", ""))
         h = stable_hash(doc_id)
-        if outcome == "duplicate":
+        if outcome == DUPLICATE:
             self.duplicates.add(h, doc_id, lambda: _example(row))
         if not isinstance(signals, Mapping):
             return
         self.annotated += 1
         reason = row.get("reason")
-        reason_signal = self.rules.get(reason, {}).get("signal", reason) if outcome == "dropped" else None
-        base = {"kept": KEPT, "duplicate": DUPLICATE}.get(outcome, DROPPED_OTHER)
+        reason_signal = self.rules.get(reason, {}).get("signal", reason) if outcome == DROPPED else None
+        base = {KEPT: KEPT_CLASS, DUPLICATE: DUPLICATE_CLASS}.get(outcome, DROPPED_OTHER)
         numeric = {}
         for name, value in signals.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -255,7 +242,7 @@ class Collector:
                 lang = "(other)"
             self.langs.setdefault(lang, Counter())[outcome] += 1
             self.langs[lang][outcome + "_bytes"] += int(row.get("bytes") or 0)
-        if outcome == "dropped" and reason is not None:
+        if outcome == DROPPED and reason is not None:
             reason = str(reason)
             if reason in self.examples or len(self.examples) < MAX_REASONS:
                 self.examples.setdefault(reason, SmallestK(EXAMPLES_PER_RULE)).add(
@@ -283,7 +270,7 @@ class Collector:
 def _example(row: Mapping) -> dict:
     signals = row.get("signals") if isinstance(row.get("signals"), Mapping) else {}
     return {"id": str(row.get("id", "")), "source": str(row.get("source") or ""),
-            "bytes": int(row.get("bytes") or 0), "head": str(row.get("head") or "")[:HEAD_CHARS],
+            "bytes": int(row.get("bytes") or 0), "head": str(row.get("head") or "")[:EXAMPLE_CHARS],
             "signals": dict(signals), "failures": [str(f) for f in row.get("failures") or []],
             "duplicate_of": row.get("duplicate_of"), "reason": row.get("reason")}
 
@@ -659,7 +646,7 @@ def _funnel_label(row: Mapping, series: int, d0: int, b0: int) -> str:
 
 def rules_section(stats: Mapping) -> str:
     rules = list(stats.get("policy", {}).get("rules", []))
-    first = stats.get("reasons", {}).get("dropped", {})
+    first = stats.get("reasons", {}).get(DROPPED, {})
     alone = stats.get("would_drop", {})
     names = [r["name"] for r in rules]
     extra = sorted(set(first) | set(alone) - set(names))
@@ -677,7 +664,7 @@ def rules_section(stats: Mapping) -> str:
                      fmt_int(f.get("docs", 0)), pct(f.get("docs", 0), total), fmt_bytes(f.get("bytes", 0)),
                      *([fmt_int(a.get("docs", 0)), pct(a.get("docs", 0), total), fmt_bytes(a.get("bytes", 0))]
                        if alone else ["–"] * 3)])
-    dropped = stats.get("outcomes", {}).get("dropped", {})
+    dropped = stats.get("outcomes", {}).get(DROPPED, {})
     rows.append(["<b>all rules</b>", "", fmt_int(dropped.get("docs", 0)), pct(dropped.get("docs", 0), total),
                  fmt_bytes(dropped.get("bytes", 0)), "", "", ""])
     if not rules and not first:
@@ -829,7 +816,7 @@ def _head_block(text: str) -> str:
 
 
 def examples_section(col: Collector, stats: Mapping, rules: list[dict]) -> str:
-    first = stats.get("reasons", {}).get("dropped", {})
+    first = stats.get("reasons", {}).get(DROPPED, {})
     by_name = {r["name"]: r for r in rules}
     names = list(by_name) + sorted(n for n in col.examples if n not in by_name)
     parts = [f'<p class="note">For each rule, {EXAMPLES_PER_RULE} of the documents it dropped first, '
@@ -891,9 +878,9 @@ def near_dedup_block(near: Mapping | None) -> str:
 
 
 def duplicates_section(col: Collector, stats: Mapping) -> str:
-    dup = stats.get("outcomes", {}).get("duplicate", {})
+    dup = stats.get("outcomes", {}).get(DUPLICATE, {})
     total = stats.get("input", {})
-    reasons = stats.get("reasons", {}).get("duplicate", {})
+    reasons = stats.get("reasons", {}).get(DUPLICATE, {})
     rows = [[esc(r), fmt_int(v.get("docs", 0)), pct(v.get("docs", 0), total.get("docs", 0)),
              fmt_bytes(v.get("bytes", 0)), pct(v.get("bytes", 0), total.get("bytes", 0))]
             for r, v in sorted(reasons.items())]
@@ -917,8 +904,8 @@ def duplicates_section(col: Collector, stats: Mapping) -> str:
 
 
 def dead_letters_section(col: Collector, stats: Mapping) -> str:
-    by_stage = stats.get("reasons", {}).get("dead_letter", {})
-    dl = stats.get("outcomes", {}).get("dead_letter", {})
+    by_stage = stats.get("reasons", {}).get(DEAD_LETTER, {})
+    dl = stats.get("outcomes", {}).get(DEAD_LETTER, {})
     out = [f'<p>{fmt_int(dl.get("docs", 0))} records ({fmt_bytes(dl.get("bytes", 0))}) could not be '
            "processed and were set aside with their error.</p>"]
     if by_stage:

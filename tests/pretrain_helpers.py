@@ -10,7 +10,7 @@ import numpy as np
 
 from pipeline import shard_format
 
-SPECIAL_IDS = {"pad": 0, "unk": 1, "bos": 2, "eos": 3, "mask": 4}
+SPECIAL_IDS = shard_format.SPECIAL_IDS
 NUM_SPECIAL = len(SPECIAL_IDS)
 
 

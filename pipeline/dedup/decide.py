@@ -183,7 +183,7 @@ def route(doc: dict, decisions, unit: str | None = None):
                 doc["dedup_key"] = normalize.dedup_key(text)
         if not text.strip():
             Metrics.counter("dedup", f"{unit}.docs_emptied").inc()
-            yield DROPPED_TAG, records.doc_outcome(doc, records.DROPPED, reason=f"{unit}_dedup_empty")
+            yield DROPPED_TAG, records.doc_outcome(doc, records.DROPPED, reason=records.subdoc_empty_reason(unit))
             return
     yield "docs", doc
 

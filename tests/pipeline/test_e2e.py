@@ -14,7 +14,7 @@ import webdataset as wds
 from pipeline import shard_format as sf
 from pipeline.__main__ import SAMPLE, run
 from pipeline.options import DEFAULT_MIN_SHARDS
-from pipeline.run_metrics import RUN_METRICS
+from quality.outputs import RUN_METRICS
 from pipeline.shards import num_shards_for
 from tests.hostile import write_hostile_inputs
 

@@ -23,3 +23,18 @@ def test_pack_is_json_not_pickle():
     blob = records.pack(records.make_doc("x", "text", "s", "http://a", {}))
     assert json.loads(zlib.decompress(blob))["url"] == "http://a"
     assert len(blob) < len(b"text" * 100)
+
+
+def test_manifest_records_every_option_but_the_runner_only_ones():
+    """A new SieveOptions option lands in the manifest's config unless it is named as not
+    changing the corpus: the list is of exclusions, not a hand-kept allow-list."""
+    import argparse
+
+    from pipeline.options import NOT_CORPUS_OPTIONS, SieveOptions, corpus_config_keys
+
+    parser = argparse.ArgumentParser()
+    SieveOptions._add_argparse_args(parser)
+    every = set(vars(parser.parse_args([])))
+    assert set(corpus_config_keys()) == every - NOT_CORPUS_OPTIONS
+    assert NOT_CORPUS_OPTIONS <= every  # no stale names
+    assert {"policy", "near_dedup", "vocab_size", "input"} <= set(corpus_config_keys())

@@ -191,6 +191,18 @@ def test_cli_checks_kind_and_parameters(shards_dir):
     assert cfg.tokens == 1_000_000 and model_kind(cfg) == "encoder"
 
 
+def test_cli_defaults_are_the_config_defaults(shards_dir):
+    """Every TrainConfig field a user can set has a flag, and the flags' defaults are the
+    dataclass's: `python -m pretrain --shards D` is exactly TrainConfig(shards=D)."""
+    import dataclasses
+
+    from pretrain.config import TrainConfig
+
+    assert cli.parse_args(["--shards", shards_dir]) == TrainConfig(shards=shards_dir)
+    settable = {f.name for f in dataclasses.fields(TrainConfig)} - {"objective_params", "train_shards"}
+    assert settable <= set(vars(cli.parse_args(["--shards", shards_dir])).keys())
+
+
 def test_causal_mask_hides_the_future():
     torch.manual_seed(0)
     for kind in ("encoder", "decoder"):
