@@ -31,12 +31,13 @@ def check_policy_inputs(policy, opts) -> None:
     """Before any work: every rule must read a signal that the annotate stage records (the
     quality classifier's only with --quality_model, or from annotated documents that may hold
     it). A rule over a missing signal would pass every document unjudged."""
-    from quality.classifier import SIGNAL
-    from quality.signals import recorded_signals
+    from quality import signals
 
     with_model = bool(opts.quality_model or opts.from_annotated)
-    hint = "" if with_model else f" ({SIGNAL} needs --quality_model)"
-    policy.check_signals(recorded_signals(with_model), hint)
+    needed = sorted({f"{r.signal} needs {signals.needs(r.signal)}" for r in policy.rules
+                     if signals.needs(r.signal) and not with_model})
+    hint = f" ({'; '.join(needed)})" if needed else ""
+    policy.check_signals(signals.recorded_signals(with_model), hint)
 
 
 def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:

@@ -7,11 +7,14 @@ The modules, in the order data flows through them:
                    DataLoader workers so the order never depends on them; resumable state
     objectives.py  load-time objectives (mlm, wwm, span, t5, sop, clm, prefix) as vectorized
                    numpy functions of (tokens, sentence starts, seed, epoch, sequence index)
+    config.py      TrainConfig (what a run is asked to do), the objective's model kind, autocast
     model.py       one compact transformer family (nanoGPT shape, one shared Block): encoder
                    (MLM and SOP heads), decoder (causal or prefix-LM mask), encoder-decoder (T5)
     train.py       the training loop: AdamW, warmup + cosine decay, accumulation, clipping, bf16,
                    compile, DDP, logs with tokens/s and MFU, exact-resume checkpoints
-    evaluate.py    held-out bits per byte / fixed-mask MLM / T5 loss, the Reuters probe
+    checkpoint.py  save and load runs (torch.load with weights_only=True)
+    evaluate.py    held-out bits per byte / fixed-mask MLM / T5 loss (each objective's
+                   `evaluation`), the Reuters probe
     __main__.py    `python -m pretrain --shards OUT_DIR ...`
 
 Nothing here imports Apache Beam; the shard format comes from `pipeline.shard_format`.

@@ -1,6 +1,7 @@
 """Evaluation: held-out loss on fixed data (bits per byte, fixed-mask MLM) and a downstream probe.
 
-Held-out loss, by model kind, on documents that training never reads (see `split_shards`):
+Held-out loss on documents that training never reads (see `split_shards`), by the `evaluation`
+of the objective that trained the model (`objectives.OBJECTIVES`), which follows its kind:
 
     decoder  bits per byte: each document is [bos] + its tokens, cut into non-overlapping
              windows of seq_len inputs; every document token is predicted exactly once (the eos
@@ -143,29 +144,30 @@ def _batches(rows: list, size: int):
 
 @torch.no_grad()
 def held_out_loss(model, docs: list[dict], *, seq_len: int, special: dict, device: str = "cpu",
-                  objective_params: Optional[dict] = None, vocab_size: Optional[int] = None,
-                  autocast: Callable = contextlib.nullcontext, batch_size: int = EVAL_BATCH) -> dict:
+                  objective: Optional[str] = None, objective_params: Optional[dict] = None,
+                  vocab_size: Optional[int] = None, autocast: Callable = contextlib.nullcontext,
+                  batch_size: int = EVAL_BATCH) -> dict:
     """The held-out metrics of `model` (a pretrain.model.Transformer, or anything with its
-    `cfg.kind` and call signature) on `docs` (from `read_documents`)."""
+    `cfg.kind` and call signature) on `docs` (from `read_documents`), by the `evaluation` of
+    the objective that trained it (`objectives.OBJECTIVES`; when None, its kind's default)."""
     kind = model.cfg.kind
+    spec = objectives.OBJECTIVES[objective or objectives.KIND_DEFAULT_OBJECTIVE[kind]]
+    if spec.kind != kind:
+        raise ValueError(f"objective {objective!r} trains a {spec.kind} model, not a {kind}")
+    evaluation = spec.evaluation
     was_training = model.training
     model.eval()
     try:
-        if kind == "decoder":
+        if evaluation.objective is None:
             return _bpb(model, docs, seq_len, special, device, autocast, batch_size)
         rows = packed_rows(docs, seq_len, special)
         index = np.arange(len(rows))
         vocab = vocab_size or model.cfg.vocab_size
-        if kind == "encoder":
-            out = objectives.mlm(rows, seed=EVAL_SEED, epoch=0, index=index, vocab_size=vocab,
-                                 special_ids=special)
-            name = "mlm_loss"
-        else:
-            params = {k: v for k, v in (objective_params or {}).items()
-                      if k in objectives.OBJECTIVES["t5"].params}
-            out = objectives.t5(rows, seed=EVAL_SEED, epoch=0, index=index, vocab_size=vocab,
-                                special_ids=special, **params)
-            name = "t5_loss"
+        params = {k: v for k, v in (objective_params or {}).items() if k in evaluation.keep_params}
+        out = objectives.OBJECTIVES[evaluation.objective].fn(
+            rows, seed=EVAL_SEED, epoch=0, index=index, vocab_size=vocab, special_ids=special,
+            **params)
+        name = evaluation.metric
         nll, count = 0.0, 0
         for lo in range(0, len(rows), batch_size):
             x = torch.from_numpy(out["input_ids"][lo:lo + batch_size]).to(device)
@@ -196,7 +198,7 @@ def _bpb(model, docs, seq_len, special, device, autocast, batch_size) -> dict:
     out = {"loss": nll / max(count, 1), "tokens": count}
     if all(d["bytes"] for d in docs):  # else no text and no tokenizer: bytes unknown
         out["bytes"] = sum(d["bytes"] for d in docs)
-        out["bpb"] = bits_per_byte(nll, out["bytes"])
+        out[objectives.BITS_PER_BYTE.metric] = bits_per_byte(nll, out["bytes"])
     return out
 
 
@@ -366,7 +368,8 @@ class Evaluator:
         if self.docs:
             out.update(held_out_loss(
                 model, self.docs, seq_len=self.cfg.seq_len, special=special, device=device,
-                objective_params=self.cfg.objective_params, vocab_size=int(tok["vocab_size"]),
+                objective=self.cfg.objective, objective_params=self.cfg.objective_params,
+                vocab_size=int(tok["vocab_size"]),
                 autocast=autocast))
         if final and self.cfg.probe_data:
             sp = run_tokenizer(self.cfg.shards, self.manifest)

@@ -560,12 +560,35 @@ def prefix(tokens, sentence_starts=None, *, seed: int, epoch: int, index,
 # Registry
 
 @dataclass(frozen=True)
+class Evaluation:
+    """How held-out data scores a model trained with an objective (`pretrain.evaluate`).
+
+    `objective` None: bits per byte of causal windows (every document token predicted once).
+    Otherwise the loss of that objective's function under fixed noise (evaluate.EVAL_SEED, epoch
+    0, the row number) on stream-packed rows, keeping only the training parameters named in
+    `keep_params`: models of one kind then compare under the same masks whatever objective of
+    that kind trained them (an encoder trained with wwm, span or sop is scored by MLM).
+    `metric` is the result's key.
+    """
+    metric: str
+    objective: Optional[str] = None
+    keep_params: tuple[str, ...] = ()
+
+
+BITS_PER_BYTE = Evaluation("bpb")
+FIXED_MASK_MLM = Evaluation("mlm_loss", "mlm")
+# T5's sentinel count must match the vocabulary it was trained with; its noise is its task.
+FIXED_NOISE_T5 = Evaluation("t5_loss", "t5", ("noise_density", "mean_span", "extra_ids"))
+
+
+@dataclass(frozen=True)
 class ObjectiveSpec:
-    """Everything the loader, the model builder and the trainer need of an objective, so that a new
-    objective is one entry of `OBJECTIVES`."""
+    """Everything the loader, the model builder, the trainer and the evaluator need of an objective,
+    so that a new objective is one entry of `OBJECTIVES`."""
     fn: Callable[..., dict]
     params: tuple[str, ...]            # tunable keyword parameters (CLI: --param NAME=VALUE)
     kind: str                          # the model kind that trains it (pretrain.model.KINDS)
+    evaluation: Evaluation             # its held-out metric
     needs_word_starts: bool = False
     needs_vocab_size: bool = False     # draws random tokens or sentinels from the vocabulary
     extra_columns: int = 0             # columns the objective adds to each row
@@ -595,17 +618,21 @@ def _t5_model_lengths(seq_len: int, params: Mapping) -> tuple[int, int]:
 
 _MASKING = ("mask_prob", "leave_unmasked_prob", "random_token_prob")
 OBJECTIVES: dict[str, ObjectiveSpec] = {
-    "mlm": ObjectiveSpec(mlm, _MASKING, "encoder", needs_vocab_size=True),
-    "wwm": ObjectiveSpec(wwm, _MASKING, "encoder", needs_word_starts=True, needs_vocab_size=True),
+    "mlm": ObjectiveSpec(mlm, _MASKING, "encoder", FIXED_MASK_MLM, needs_vocab_size=True),
+    "wwm": ObjectiveSpec(wwm, _MASKING, "encoder", FIXED_MASK_MLM, needs_word_starts=True,
+                         needs_vocab_size=True),
     "span": ObjectiveSpec(span, _MASKING + ("geometric_p", "max_span_words"), "encoder",
-                          needs_word_starts=True, needs_vocab_size=True),
-    "t5": ObjectiveSpec(t5, ("noise_density", "mean_span", "extra_ids"), "encdec",
+                          FIXED_MASK_MLM, needs_word_starts=True, needs_vocab_size=True),
+    "t5": ObjectiveSpec(t5, ("noise_density", "mean_span", "extra_ids"), "encdec", FIXED_NOISE_T5,
                         needs_vocab_size=True, packing="stream", extra_vocab=_t5_extra_vocab,
                         model_lengths=_t5_model_lengths),
-    "sop": ObjectiveSpec(sop_mlm, ("swap_prob",) + _MASKING, "encoder", needs_vocab_size=True,
-                         extra_columns=1, packing="doc_sentences",
+    "sop": ObjectiveSpec(sop_mlm, ("swap_prob",) + _MASKING, "encoder", FIXED_MASK_MLM,
+                         needs_vocab_size=True, extra_columns=1, packing="doc_sentences",
                          model_inputs=(("sop_labels", "sop_labels"),),
                          model_options=(("sop_head", True),)),
-    "clm": ObjectiveSpec(clm, (), "decoder"),
-    "prefix": ObjectiveSpec(prefix, (), "decoder", model_inputs=(("attention_mask", "attn_mask"),)),
+    "clm": ObjectiveSpec(clm, (), "decoder", BITS_PER_BYTE),
+    "prefix": ObjectiveSpec(prefix, (), "decoder", BITS_PER_BYTE,
+                            model_inputs=(("attention_mask", "attn_mask"),)),
 }
+# The objective a model of each kind is evaluated as when its own objective is not known.
+KIND_DEFAULT_OBJECTIVE = {"encoder": "mlm", "decoder": "clm", "encdec": "t5"}

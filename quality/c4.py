@@ -85,12 +85,12 @@ _STAT_KEYS = ("lines", "lines_too_long_word", "lines_no_terminal_punct", "lines_
               "lorem_ipsum", "curly_bracket")
 
 
-def _line_features(text: str) -> list[tuple]:
-    """What every variant's checks read from each line, computed once per line:
-    (too long word, cleaned line, words before / after citation removal, lorem ipsum,
-    javascript, curly bracket, policy phrase)."""
+def _line_features(lines: list[str]) -> list[tuple]:
+    """What every variant's checks read from each line (`text.splitlines()`, `Units.lines`),
+    computed once per line: (too long word, cleaned line, words before / after citation
+    removal, lorem ipsum, javascript, curly bracket, policy phrase)."""
     out = []
-    for line in text.splitlines():
+    for line in lines:
         line = line.strip()
         words = line.split()
         if len(line) > MAX_WORD_LENGTH and any(len(w) > MAX_WORD_LENGTH for w in words):
@@ -148,9 +148,11 @@ def _scan(features: list[tuple], variant: Variant, counts: dict[int, tuple[int, 
     return kept, stats
 
 
-def clean_lines_many(text: str, variants: tuple[str, ...]) -> dict[str, tuple[str, dict]]:
-    """`clean_lines` for several variants, reading each line once."""
-    features = _line_features(text)
+def clean_lines_many(text: str, variants: tuple[str, ...],
+                     lines: list[str] | None = None) -> dict[str, tuple[str, dict]]:
+    """`clean_lines` for several variants, reading each line once; `lines` is the text's
+    `splitlines()` when the caller already has it (`Units.lines`)."""
+    features = _line_features(text.splitlines() if lines is None else lines)
     counts: dict[int, tuple[int, int]] = {}
     n_bytes = len(text.encode("utf-8"))
     out = {}

@@ -8,7 +8,6 @@ reports. Words are `Units.rule_words`, the tokens datatrove (0.10.1) counts for 
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 
@@ -106,8 +105,6 @@ MAX_TOP_NGRAM_CHAR_FRAC = {2: 0.20, 3: 0.18, 4: 0.16}
 MAX_DUP_NGRAM_CHAR_FRAC = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
 
 REP = "gopher_repetition"
-_PARAGRAPH_SPLIT = re.compile(r"\n{2,}")  # datatrove: paragraphs of text.strip() split at "\n\n+"
-_LINE_SPLIT = re.compile(r"\n+")          # datatrove: lines of the unstripped text split at "\n+"
 
 
 def duplicates(items: list[str]) -> tuple[int, int]:
@@ -210,11 +207,11 @@ def repetition_signals(units: Units) -> dict[str, float]:
     text = units.text
     n_chars = len(text)
     out: dict[str, float] = {}
-    paragraphs = _PARAGRAPH_SPLIT.split(text.strip())
+    paragraphs = units.gopher_paragraphs
     count, chars = duplicates(paragraphs)
     out[f"{REP}.dup_para_frac"] = count / len(paragraphs)
     out[f"{REP}.dup_para_char_frac"] = chars / n_chars if n_chars else 0.0
-    lines = _LINE_SPLIT.split(text)
+    lines = units.gopher_lines
     count, chars = duplicates(lines)
     out[f"{REP}.dup_line_frac"] = count / len(lines)
     out[f"{REP}.dup_line_char_frac"] = chars / n_chars if n_chars else 0.0

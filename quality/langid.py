@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from quality.rules import Rule
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "lid.176.ftz"
 # FineWeb keeps English documents whose fastText language score is at least 0.65
@@ -14,6 +17,15 @@ MIN_LANGUAGE_SCORE = 0.65
 # cost time, so only the first characters are scored (CCNet scores whole paragraphs; FineWeb the
 # whole text). 100k characters is far above where the label stops changing in practice.
 MAX_CHARS_SCORED = 100_000
+SIGNALS = ("lang", "lang_score")  # what the annotate stage records from `LanguageIdentifier.predict`
+SOURCE = "FineWeb; datatrove LanguageFilter(language_threshold=0.65)"
+
+
+def language_rules(languages: Sequence[str] = ("en",), min_score: float | None = None) -> tuple[Rule, ...]:
+    """Keep the given languages at a fastText score of at least `min_score` (FineWeb's 0.65)."""
+    score = MIN_LANGUAGE_SCORE if min_score is None else min_score
+    return (Rule("lang", "lang", allowed=tuple(languages), source=SOURCE),
+            Rule("lang_score", "lang_score", min=score, source=SOURCE))
 
 
 class LanguageIdentifier:

@@ -1,24 +1,18 @@
-"""Named policies (presets) and policies read from YAML, built from the rule sets' rules.
+"""Named policies (presets) and policies read from YAML, built from the registered rules.
 
-`Rule` and `Policy` live in `quality.rules`, which the rule sets import; this module imports the
-rule sets, so imports run one way: rules -> gopher, c4, fineweb -> policy.
+`Rule` and `Policy` live in `quality.rules`, which the rule sets import; the registry of signal
+sets and their rules is `quality.signals`; this module builds policies from it, so imports run
+one way: rules -> gopher, c4, fineweb, langid -> signals -> policy.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from quality.rules import Policy, Rule
-
-def language_rules(languages: Sequence[str] = ("en",), min_score: float | None = None) -> tuple[Rule, ...]:
-    from quality.langid import MIN_LANGUAGE_SCORE
-
-    score = MIN_LANGUAGE_SCORE if min_score is None else min_score
-    src = "FineWeb; datatrove LanguageFilter(language_threshold=0.65)"
-    return (Rule("lang", "lang", allowed=tuple(languages), source=src),
-            Rule("lang_score", "lang_score", min=score, source=src))
+from quality import signals
 
 
 def preset(name: str) -> Policy:
@@ -33,17 +27,16 @@ def preset(name: str) -> Policy:
     repetition, Gopher quality, C4QualityFilter(filter_no_terminal_punct=False) (transform
     "c4_lines_fineweb" and its page rules), FineWeb quality.
     """
-    from quality import c4, fineweb, gopher
-
-    lang = language_rules()
+    rules = signals.rules
+    lang, quality, repetition = rules("lang"), rules("gopher_quality"), rules("gopher_repetition")
     presets = {
         "none": Policy("none"),
         "lang": Policy("lang", lang),
-        "gopher": Policy("gopher", lang + gopher.QUALITY_RULES + gopher.REPETITION_RULES),
-        "gopher_quality": Policy("gopher_quality", lang + gopher.QUALITY_RULES),
-        "c4": Policy("c4", lang + c4.RULES, transform="c4_lines"),
-        "fineweb": Policy("fineweb", lang + gopher.REPETITION_RULES + gopher.QUALITY_RULES
-                          + c4.FINEWEB_RULES + fineweb.RULES, transform="c4_lines_fineweb"),
+        "gopher": Policy("gopher", lang + quality + repetition),
+        "gopher_quality": Policy("gopher_quality", lang + quality),
+        "c4": Policy("c4", lang + rules("c4"), transform="c4_lines"),
+        "fineweb": Policy("fineweb", lang + repetition + quality + rules("c4_fineweb")
+                          + rules("fineweb"), transform="c4_lines_fineweb"),
     }
     if name not in presets:
         raise ValueError(f"unknown policy {name!r}; presets: {sorted(presets)}")

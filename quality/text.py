@@ -19,6 +19,10 @@ WORD_RE = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]+")
 # or at a line break. Good enough for sentence-level objectives and sentence counts.
 SENTENCE_END_RE = re.compile(r"(?<=[.!?…][\"'”’)\]])\s+|(?<=[.!?…])\s+|\n+")
 PARAGRAPH_SPLIT_RE = re.compile(r"\n\s*\n")
+# The Gopher repetition rules count lines and paragraphs as datatrove splits them, so that their
+# decisions match it: paragraphs of text.strip() split at "\n\n+", lines of the text at "\n+".
+GOPHER_PARAGRAPH_SPLIT_RE = re.compile(r"\n{2,}")
+GOPHER_LINE_SPLIT_RE = re.compile(r"\n+")
 PUNCTUATION_CHARS = frozenset(
     "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~¡¦§¨©«¬®¯°±´¶·¸»¿×÷‐‑‒–—―‖‘’‚‛“”„‟†‡•…‰′″‹›※‼⁇⁈⁉⁏€™←↑→↓"
 )
@@ -48,7 +52,10 @@ def sentences(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Units:
-    """A document split into its units once, so that every rule reads the same split."""
+    """A document split into its units once: every rule set reads its words, lines, paragraphs,
+    sentences and rule words from here, each computed on first use and then shared (the Gopher
+    repetition rules' datatrove-style lines and paragraphs too). FineWeb's rules read the Units
+    of the text as C4's line cleaning leaves it (`quality.signals.Annotation`)."""
 
     text: str
 
@@ -67,6 +74,16 @@ class Units:
     @cached_property
     def sentences(self) -> list[str]:
         return sentences(self.text)
+
+    @cached_property
+    def gopher_lines(self) -> list[str]:
+        """Lines as datatrove's Gopher repetition filter splits them (empty lines dropped)."""
+        return GOPHER_LINE_SPLIT_RE.split(self.text)
+
+    @cached_property
+    def gopher_paragraphs(self) -> list[str]:
+        """Paragraphs as datatrove's Gopher repetition filter splits them."""
+        return GOPHER_PARAGRAPH_SPLIT_RE.split(self.text.strip())
 
     @cached_property
     def rule_words(self) -> list[str]:

@@ -74,6 +74,13 @@ def test_encoder_evaluation_uses_fixed_masks(tmp_path):
     encdec = model_lib.Transformer(model_lib.preset("tiny", vocab_size=200, kind="encdec"))
     t5 = evaluate.held_out_loss(encdec, read, seq_len=32, special=SPECIAL_IDS, vocab_size=100)
     assert t5["t5_loss"] > 0 and t5["sequences"] == a["sequences"]
+    # an encoder trained with wwm, span or sop is scored by the same fixed-mask MLM
+    for objective in ("wwm", "span", "sop"):
+        got = evaluate.held_out_loss(enc, read, seq_len=32, special=SPECIAL_IDS, batch_size=4,
+                                     objective=objective, objective_params={"mask_prob": 0.3})
+        assert got == a
+    with pytest.raises(ValueError):
+        evaluate.held_out_loss(enc, read, seq_len=32, special=SPECIAL_IDS, objective="clm")
 
 
 def test_split_shards_holds_out_the_last():

@@ -299,3 +299,10 @@ def test_spec_says_what_the_model_is_given(name, word_starts):
     if spec.model_lengths is not None:
         input_len, target_len = spec.model_lengths(T, {})
         assert 0 < input_len <= T and 0 < target_len < T
+    ev = spec.evaluation
+    if ev.objective is None:  # bits per byte reads causal windows: a decoder's
+        assert spec.kind == "decoder"
+    else:  # scored by an objective of its own kind, with parameters that objective takes
+        assert obj.OBJECTIVES[ev.objective].kind == spec.kind
+        assert set(ev.keep_params) <= set(obj.OBJECTIVES[ev.objective].params)
+    assert obj.OBJECTIVES[obj.KIND_DEFAULT_OBJECTIVE[spec.kind]].kind == spec.kind
