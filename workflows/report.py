@@ -4,7 +4,7 @@ It shows what the study found and how sure it is: the setup and its compute, the
 Q1-Q3 with their effects in pooled SDs and the published results they are compared with, every
 arm's held-out bpb, a plot of bpb against unique tokens per tier with each seed's value, which
 domains each step helped or hurt, the effective-data multiplier with its bootstrap interval, and
-the downstream probe apart from the held-out loss. Like the corpus report (quality/report.py),
+the downstream probe apart from the held-out loss. Like the corpus report (quality/report/),
 whose helpers and style it reuses, the page has no script and no network (inline CSS and SVG, a
 content security policy that forbids anything else), every string is escaped, and the same
 results give the same bytes.

@@ -40,6 +40,8 @@ from typing import Any
 
 import yaml
 
+from quality.outputs import MANIFEST, TOKENIZER_MODEL
+
 STUDY_FORMAT = 1          # bump when a step's meaning changes: every cached step is then redone
 DONE = "done.json"
 RESULTS = "results.json"
@@ -161,7 +163,7 @@ def run_pipeline(args: list[str], workers: int = 0) -> dict:
 
 
 def _shards(out: Path) -> dict:
-    manifest = json.loads((out / shard_format.MANIFEST).read_text())
+    manifest = json.loads((out / MANIFEST).read_text())
     return {"dir": str(out), "shards": {s["name"]: s["tokens"] for s in manifest["shards"]},
             "docs": manifest["totals"]["samples"], "tokens": manifest["totals"]["tokens"],
             "tokenizer_sha256": manifest["tokenizer"]["sha256"]}
@@ -384,7 +386,7 @@ def run_study(study: Mapping, out: str | os.PathLike, corpus_dir: str | None = N
         return {**_shards(d / "out"), "accounting": _summary(stats)}
 
     annotated = steps.run(f"tier-{first['name']}", annotate_material, annotate_step)
-    tokenizer = str(Path(annotated["dir"]) / shard_format.TOKENIZER_MODEL)
+    tokenizer = str(Path(annotated["dir"]) / TOKENIZER_MODEL)
     outputs = {first["name"]: annotated}
 
     def reselect(name: str, tier: Mapping, extra: list[str]) -> dict:
@@ -490,5 +492,5 @@ def run_study(study: Mapping, out: str | os.PathLike, corpus_dir: str | None = N
 
 def _docs_in(source: Mapping, names: list[str]) -> int | None:
     """Documents in the named shards, from the manifest beside them."""
-    manifest = json.loads((Path(source["dir"]) / shard_format.MANIFEST).read_text())
+    manifest = json.loads((Path(source["dir"]) / MANIFEST).read_text())
     return sum(s["samples"] for s in manifest["shards"] if s["name"] in set(names))
