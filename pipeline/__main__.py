@@ -11,12 +11,11 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
-from pipeline import accounting, graph, local_runner, run_metrics
+from pipeline import accounting, graph, local_runner, output_dir, run_metrics
 from pipeline.options import SieveOptions
-from pipeline.shards import create_file
-from quality import outputs, report
+from quality import outputs
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "sample.jsonl.gz"
 SAMPLE_LABEL = "bundled:pipeline/sample/sample.jsonl.gz"
@@ -26,31 +25,6 @@ SAMPLE_LABEL = "bundled:pipeline/sample/sample.jsonl.gz"
 # network access attempted. It runs in process or, with --direct_running_mode=multi_processing
 # and --direct_num_workers=N, in N worker processes.
 DEFAULT_RUNNER = "FnApiRunner"
-# Outputs a previous run may have left, removed before a run so a smaller run leaves no strays.
-OUTPUT_PATTERNS = (f"{outputs.SHARDS_DIR}/shard-*.tar", f"{outputs.LEDGER_DIR}/*.jsonl",
-                   f"{outputs.DEAD_LETTER_DIR}/*.jsonl", f"{outputs.CLUSTERS_DIR}/*.jsonl",
-                   f"{outputs.ANNOTATED_DIR}/*.jsonl.gz",
-                   outputs.MANIFEST, outputs.STATS, outputs.REPORT, outputs.RUN_METRICS,
-                   outputs.TOKENIZER_MODEL, outputs.TOKENIZER_VOCAB)
-
-
-def _open(path: str, mode: str):
-    if mode == "rb":
-        return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-    return create_file(path, "text/html" if path.endswith(".html") else "application/octet-stream")
-
-
-def _list(pattern: str) -> list[str]:
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-
-
-def write_report(output: str) -> str:
-    """OUTPUT/report.html, read and written through FileSystems so gs:// outputs work too.
-
-    It runs in the driver after the job, streaming the ledger; memory stays bounded because the
-    report keeps only a fixed-size sample of signal values and examples.
-    """
-    return report.write_report(output, opener=_open, lister=_list)
 
 
 def pipeline_options(argv: list[str]) -> PipelineOptions:
@@ -60,16 +34,14 @@ def pipeline_options(argv: list[str]) -> PipelineOptions:
     return options
 
 
-def clear_previous_outputs(output: str) -> None:
-    for pattern in OUTPUT_PATTERNS:
-        found = FileSystems.match([FileSystems.join(output, pattern)])[0].metadata_list
-        if found:
-            FileSystems.delete([m.path for m in found])
+def launch(argv: list[str]) -> tuple[SieveOptions, beam.Pipeline, object]:
+    """Builds and submits the job; returns (its Sieve options, the pipeline, the runner's result).
 
-
-def run(argv: list[str] | None = None) -> dict:
-    """Runs the job and writes its report; returns the stats dict written to OUTPUT/stats.json."""
-    options = pipeline_options(list(sys.argv[1:] if argv is None else argv))
+    The launcher reads and writes nothing remote: a local --output is cleared first, a remote
+    one is checked by the job itself (`pipeline.output_dir`), and the report is the job's own
+    last step, so on Dataflow `--wait false` may exit right after submitting.
+    """
+    options = pipeline_options(argv)
     opts = options.view_as(SieveOptions)
     if opts.from_annotated:
         pattern, label = None, f"annotated:{opts.from_annotated}"
@@ -77,11 +49,22 @@ def run(argv: list[str] | None = None) -> dict:
         pattern, label = opts.input, opts.input
     else:
         pattern, label = str(SAMPLE), SAMPLE_LABEL
-    clear_previous_outputs(opts.output)
+    if output_dir.is_local(opts.output):
+        output_dir.clear_previous_outputs(opts.output)
     local_runner.install()  # FnApiRunner's worker-process data loss (issue 12), fixed
     p = beam.Pipeline(options=options)
     graph.build(p, opts, pattern, label)
-    result = p.run()
+    return opts, p, p.run()
+
+
+def submitted_only(options: PipelineOptions) -> bool:
+    """True when the launcher does not wait for the job: --wait false, or a dry run."""
+    return not options.view_as(SieveOptions).wait or options.view_as(TestOptions).dry_run
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Runs the job to its end; returns the stats dict it wrote to OUTPUT/stats.json."""
+    opts, p, result = launch(list(sys.argv[1:] if argv is None else argv))
     result.wait_until_finish()
     with FileSystems.open(FileSystems.join(opts.output, outputs.STATS),
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
@@ -91,9 +74,8 @@ def run(argv: list[str] | None = None) -> dict:
         moved["input_bytes"] = stats["input"]["bytes"]
         moved["shuffle_bytes_per_input_byte"] = round(
             moved["shuffle_bytes"] / max(stats["input"]["bytes"], 1), 3)
-        with _open(FileSystems.join(opts.output, outputs.RUN_METRICS), "wb") as f:
+        with output_dir.open_file(FileSystems.join(opts.output, outputs.RUN_METRICS), "wb") as f:
             f.write(json.dumps(moved, indent=1).encode("utf-8"))
-    write_report(opts.output)
     return stats
 
 
@@ -146,8 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.getLogger().setLevel(logging.WARNING)
     start = time.perf_counter()
+    options = pipeline_options(argv)
+    opts = options.view_as(SieveOptions)
+    if submitted_only(options):
+        _, _, result = launch(argv)
+        job = getattr(result, "job_id", None)
+        print(f"Sieve: job {'built (dry run)' if options.view_as(TestOptions).dry_run else 'submitted'}"
+              f"{f' as {job()}' if callable(job) else ''}; its outputs and report will be in "
+              f"{opts.output}")
+        return 0
     stats = run(argv)
-    opts = pipeline_options(argv).view_as(SieveOptions)
     print(summary(stats, time.perf_counter() - start, opts.output))
     # Everything is written either way; a run with a problem says so and fails.
     return 1 if accounting.problems(stats) else 0

@@ -12,7 +12,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsSingleton
 
-from pipeline import accounting, dedup, records, shard_format, shards, stages, tokenize
+from pipeline import accounting, dedup, output_dir, records, shard_format, shards, stages, tokenize
 from pipeline.read import ReadAnnotated, ReadDocuments
 from quality import policy as policies
 
@@ -47,6 +47,14 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
     out = opts.output
     policy = policies.load(opts.policy)
     check_policy_inputs(policy, opts)
+    # Off the local file system, every write waits for the check that the output holds no
+    # previous run (`pipeline.output_dir`); locally the launcher has cleared it.
+    fresh = None if output_dir.is_local(out) else AsSingleton(
+        p | "Output directory" >> beam.Create([out])
+        | "Output is fresh" >> beam.Map(output_dir.check_fresh))
+
+    def after_check(pc, label):
+        return pc if fresh is None else pc | label >> beam.Map(lambda x, _: x, fresh)
 
     if opts.from_annotated:
         # Re-selection: the documents and their signals come from a previous run's annotated/.
@@ -75,14 +83,15 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
     packed = selected.docs | "Pack" >> beam.Map(lambda d: (d["id"], records.pack(d)))
 
     if opts.tokenizer:
-        tok = (p | "Tokenizer path" >> beam.Create([opts.tokenizer])
-               | "Load tokenizer" >> beam.ParDo(tokenize.LoadTokenizer(out)))
+        path = after_check(p | "Tokenizer path" >> beam.Create([opts.tokenizer]), "Path after check")
+        tok = path | "Load tokenizer" >> beam.ParDo(tokenize.LoadTokenizer(out))
     else:
         chosen = (kept
                   | "Tokenizer candidates" >> beam.Map(lambda kv: tokenize.sample_candidate(kv[1]))
                   | "Tokenizer sample" >> beam.combiners.Top.Smallest(opts.tokenizer_sample_docs)
                   | "Within character budget" >> beam.Map(tokenize.choose_sample,
                                                           opts.tokenizer_sample_chars))
+        chosen = after_check(chosen, "Sample after check")
         tok = (packed
                | "Tokenizer sample texts" >> beam.FlatMap(_sample_text, AsSingleton(chosen))
                | "Collect sample" >> beam.combiners.ToList()
@@ -97,7 +106,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
                       | "Estimate sizes" >> beam.Map(lambda kv: shards.estimated_size(kv[1]))
                       | "Total size and documents" >> beam.CombineGlobally(beam.combiners.TupleCombineFn(sum, sum))
                       | "Shard count" >> beam.Map(shards.num_shards_for, target, opts.min_shards))
-    n_shards = AsSingleton(num_shards)
+    n_shards = AsSingleton(after_check(num_shards, "Shard count after check"))
     early_letters = early_dead | "Early dead letters" >> beam.Flatten(pipeline=p)
     rows = ((selected.dropped | "Dropped rows" >> beam.Map(lambda r: (records.DROPPED_TAG, r)),
              early_letters | "Dead-letter rows" >> beam.Map(lambda r: (records.DEAD_LETTER_TAG, r)))
@@ -138,10 +147,13 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
     failure_examples = (written[records.DEAD_LETTER_TAG]
                         | "Stage failures" >> beam.FlatMap(_stage_failure)
                         | "First failures" >> beam.combiners.Top.Smallest(FAILURE_EXAMPLES))
-    (counts | "Stats" >> beam.Map(_write_stats, AsSingleton(inputs), AsSingleton(manifest),
-                                  AsSingleton(tok_info), AsSingleton(resolved),
-                                  AsSingleton(near_stats), AsSingleton(stage_docs),
-                                  AsSingleton(failure_examples), opts.max_failure_fraction, out))
+    stats = (counts | "Stats" >> beam.Map(_write_stats, AsSingleton(inputs), AsSingleton(manifest),
+                                          AsSingleton(tok_info), AsSingleton(resolved),
+                                          AsSingleton(near_stats), AsSingleton(stage_docs),
+                                          AsSingleton(failure_examples), opts.max_failure_fraction, out))
+    # The report is the job's last step, after every ledger, dead-letter and stats file is
+    # written, so that on a remote runner the launcher may exit once the job is submitted.
+    stats | "Report" >> beam.Map(lambda _, out: output_dir.write_report(out), out)
 
 
 FAILURE_EXAMPLES = 10  # annotate/tokenize errors named in stats.json, smallest ids first

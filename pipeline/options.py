@@ -109,6 +109,10 @@ class SieveOptions(PipelineOptions):
                             help="Documents with more UTF-8 bytes of text are dead-lettered.")
         parser.add_argument("--max_record_bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES,
                             help="Input lines longer than this are dead-lettered without being held.")
+        parser.add_argument("--wait", default=True, type=_bool,
+                            help="Wait for the job, then print its summary (default). false: exit "
+                                 "once the job is submitted (remote runners); the job still "
+                                 "writes its report.")
         parser.add_argument("--max_failure_fraction", type=float, default=DEFAULT_MAX_FAILURE_FRACTION,
                             help="Readable documents that fail annotate or tokenize are a bug, not "
                                  "data: above this fraction of either stage's input the run still "
@@ -123,11 +127,12 @@ def _bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
-# Sieve options that do not change the corpus: where it goes, a side output and the exit rule.
+# Sieve options that do not change the corpus: where it goes, a side output, the exit rule and
+# whether the launcher waits.
 # The manifest records every other option of SieveOptions, so a new option is recorded unless it
 # is named here; runner options are Beam's, not SieveOptions', so the manifest is the same
 # whatever runner or worker count made it.
-NOT_CORPUS_OPTIONS = frozenset({"output", "write_annotated", "max_failure_fraction"})
+NOT_CORPUS_OPTIONS = frozenset({"output", "write_annotated", "max_failure_fraction", "wait"})
 
 
 def corpus_config_keys() -> tuple[str, ...]:

@@ -31,7 +31,8 @@ def test_text_signals_are_the_computed_sets_in_registry_order():
 
 def test_needs_and_find_rule():
     assert signals.needs(SIGNAL) == "--quality_model"
-    assert signals.needs("gopher_quality.n_words") is None
+    assert signals.needs("gopher_quality.word_count") is None and signals.needs("no.such") is None
+    assert "gopher_quality.word_count" in signals.recorded_signals()
     s, rule = signals.find_rule("c4.max_chars")
     assert s.name == "c4" and rule.signal == "chars"
     with pytest.raises(KeyError):
