@@ -36,7 +36,7 @@ import torch
 import webdataset as wds
 
 from pipeline import shard_format
-from pretrain import objectives
+from pretrain import files, objectives
 
 # Packing modes (RoBERTa, Liu et al. 2019, section 4.2; fairseq TokenBlockDataset break_mode):
 #   stream          documents, each followed by eos, concatenated and cut every seq_len - 1
@@ -58,8 +58,8 @@ WORD_BOUNDARY = "\u2581"
 
 
 def read_manifest(shards_dir: str) -> dict:
-    with open(os.path.join(shards_dir, shard_format.MANIFEST), "rb") as f:
-        return shard_format.load_manifest(f.read())
+    """The manifest of a local directory or of a URL (`pretrain.files`: gs://, s3://, ...)."""
+    return shard_format.load_manifest(files.read_bytes(files.join(shards_dir, shard_format.MANIFEST)))
 
 
 def shard_order(shard_paths: list[str], *, seed: int, epoch: int) -> list[str]:
@@ -113,9 +113,12 @@ def decode_samples(samples: Iterable[dict]) -> Iterator[dict]:
 
 
 def read_shard(url: str) -> list[dict]:
-    """All documents of one shard, in the shard's own (id) order."""
-    samples = wds.tarfile_to_samples(select_files=_is_wanted_member)([{"url": url}])
-    return list(decode_samples(samples))
+    """All documents of one shard, in the shard's own (id) order: a local path or a URL, opened
+    by `pretrain.files` (fsspec) and read by webdataset's tar iterators."""
+    with files.open_binary(url) as stream:
+        members = wds.tariterators.tar_file_expander([{"url": url, "stream": stream}],
+                                                     select_files=_is_wanted_member)
+        return list(decode_samples(wds.tariterators.group_by_keys(members)))
 
 
 def epoch_documents(urls: list[str], *, seed: int, epoch: int, shuffle: bool = True,
@@ -127,7 +130,7 @@ def epoch_documents(urls: list[str], *, seed: int, epoch: int, shuffle: bool = T
     """
     for url in shard_order(urls, seed=seed, epoch=epoch)[first_shard:]:
         docs = read_shard(url)
-        order = (doc_order(len(docs), seed=seed, epoch=epoch, shard=os.path.basename(url))
+        order = (doc_order(len(docs), seed=seed, epoch=epoch, shard=files.basename(url))
                  if shuffle else range(len(docs)))
         for i in order:
             yield docs[i]
@@ -223,7 +226,7 @@ def _stream_skip(manifest: Mapping[str, Any], urls_in_order: list[str], start: i
     sizes = {s["name"]: int(s["tokens"]) + int(s["samples"]) for s in manifest["shards"]}
     target, offset = start * body, 0
     for k, url in enumerate(urls_in_order):
-        size = sizes[os.path.basename(url)]
+        size = sizes[files.basename(url)]
         if offset + size > target:
             return k, target - offset
         offset += size
@@ -261,8 +264,8 @@ class Objective:
 
 
 def load_word_starts(shards_dir: str, manifest: Mapping[str, Any]) -> Optional[np.ndarray]:
-    path = os.path.join(shards_dir, manifest["tokenizer"].get("path", shard_format.TOKENIZER_MODEL))
-    return word_start_table(path) if os.path.exists(path) else None
+    path = files.join(shards_dir, manifest["tokenizer"].get("path", shard_format.TOKENIZER_MODEL))
+    return word_start_table(files.read_bytes(path)) if files.exists(path) else None
 
 
 class SieveStream(torch.utils.data.IterableDataset):
@@ -284,7 +287,7 @@ class SieveStream(torch.utils.data.IterableDataset):
         self.manifest = read_manifest(shards_dir)
         # shards: names of the manifest's shards to read (default all; training leaves out the
         # held-out ones). The global order is then a permutation of these alone.
-        self.urls = [os.path.join(shards_dir, s["path"]) for s in self.manifest["shards"]
+        self.urls = [files.join(shards_dir, s["path"]) for s in self.manifest["shards"]
                      if shards is None or s["name"] in shards]
         if not self.urls:
             raise ValueError(f"{shards_dir}: the manifest lists no shards"

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import shard_format
-from pretrain import data, objectives
+from pretrain import data, files, objectives
 from pretrain.checkpoint import load_checkpoint, model_from_checkpoint
 from pretrain.config import EVAL_TOKENS, TrainConfig, autocast_for
 from pretrain.objectives import IGNORE_INDEX
@@ -82,7 +82,7 @@ def read_documents(shards_dir: str, names: Optional[Iterable[str]] = None,
     sp, docs, total = None, [], 0
     for name in names:
         samples: dict[str, dict] = {}
-        with open(os.path.join(shards_dir, by_name[name]["path"]), "rb") as f:
+        with files.open_binary(files.join(shards_dir, by_name[name]["path"])) as f:
             for member, payload in shard_format.read_tar(f):
                 key, _, ext = os.path.basename(member).partition(".")
                 if ext in (shard_format.TOKENS_EXT, shard_format.TEXT_EXT):
@@ -107,12 +107,12 @@ def run_tokenizer(shards_dir: str, manifest: dict, required: bool = True):
     """The sentencepiece model beside the manifest; False when absent and not required."""
     import sentencepiece as spm
 
-    path = os.path.join(shards_dir, manifest["tokenizer"].get("path", shard_format.TOKENIZER_MODEL))
-    if not os.path.exists(path):
+    path = files.join(shards_dir, manifest["tokenizer"].get("path", shard_format.TOKENIZER_MODEL))
+    if not files.exists(path):
         if not required:
             return False
         raise FileNotFoundError(f"{path}: the probe needs the run's tokenizer")
-    return spm.SentencePieceProcessor(model_file=path)
+    return spm.SentencePieceProcessor(model_proto=files.read_bytes(path))
 
 
 def causal_windows(docs: list[dict], seq_len: int, bos_id: int, pad_id: int

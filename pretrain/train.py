@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from pretrain import data, evaluate, objectives
+from pretrain import data, evaluate, files, objectives
 from pretrain.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from pretrain.config import TrainConfig, autocast_for, model_kind
 from pretrain.evaluate import Evaluator
@@ -123,6 +123,8 @@ def train(cfg: TrainConfig) -> dict:
                          f"{', '.join(objectives.OBJECTIVES)}")
     rank, world, device = _setup_distributed(cfg)
     main_process = rank == 0
+    if cfg.out is None and files.is_url(cfg.shards):
+        raise ValueError(f"--shards {cfg.shards} is remote: give --out, a local run directory")
     out = cfg.out or os.path.join(cfg.shards, "pretrain")
     os.makedirs(out, exist_ok=True)
     manifest = data.read_manifest(cfg.shards)
