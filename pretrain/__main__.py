@@ -102,6 +102,12 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--num_workers", type=int, default=DEFAULTS["num_workers"],
                    help="DataLoader worker processes; batches are dealt among them "
                         "(default: %(default)s); the batch order does not depend on it")
+    p.add_argument("--partitions", type=int, default=DEFAULTS["partitions"],
+                   help="canonical partitions of each epoch's token stream (stream packing): "
+                        "each DDP rank x DataLoader worker reads only the shards of its "
+                        "partitions when it divides this number, and the order depends on this "
+                        "number alone; 1 (default): one stream that every reader reads whole. "
+                        "Set it to ranks x workers of the largest run that will share the order")
     p.add_argument("--device", default=DEFAULTS["device"],
                    help="torch device: cpu, cuda or cuda:N (default: %(default)s); under "
                         "torchrun each process takes cuda:LOCAL_RANK")

@@ -35,6 +35,7 @@ class TrainConfig:
     warmup_steps: Optional[int] = None
     seed: int = 0
     num_workers: int = 0
+    partitions: int = 1               # canonical partitions of each epoch (pretrain.data); 1: one stream
     device: str = "cpu"
     precision: str = "auto"           # auto (bf16 on cuda, fp32 elsewhere), bf16, fp32
     compile: bool = False

@@ -18,6 +18,13 @@ worker reads and packs the whole stream (reading is cheap next to training) but 
 applies the objective only to its own batches. The objective is seeded by (seed, epoch, global
 sequence index), so a sequence's masking does not depend on workers, ranks or batch size either.
 
+Canonical partitions (`partitions` C > 1, stream packing): the epoch's document stream above is
+cut into C equal token ranges, each packed on its own; global batch b is local batch b // C of
+partition b % C. The order depends on C, never on the readers; a reader (rank, worker) gets the
+batches b with (b - first) % (R x W) = its number, so when R x W divides C it reads only the
+shards its C / (R x W) ranges overlap, about 1 / (R x W) of them, instead of every shard. With
+R x W not dividing C the order is the same and readers read more. See `SieveStream.partition_plan`.
+
 Resume: the state is (epoch, position), position = sequences of the epoch already consumed by all
 ranks together; a stream started at `start=position` yields exactly what the uninterrupted one
 would have from there (with the same batch size and world size, also the same batches).
@@ -26,6 +33,7 @@ would have from there (with the same batch size and world size, also the same ba
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -221,15 +229,19 @@ def _stream_skip(manifest: Mapping[str, Any], urls_in_order: list[str], start: i
     one eos per document, as the manifest counts them: shards wholly before the resume point
     are not read at all.
     """
-    if start == 0:
-        return 0, 0
+    return (0, 0) if start == 0 else _token_skip(manifest, urls_in_order, start * body)
+
+
+def _token_skip(manifest: Mapping[str, Any], urls_in_order: list[str], offset: int) -> tuple[int, int]:
+    """(first shard to read, tokens to discard in it) to start the epoch's document stream at
+    token `offset`, from the manifest's counts (tokens + one eos per document) alone."""
     sizes = {s["name"]: int(s["tokens"]) + int(s["samples"]) for s in manifest["shards"]}
-    target, offset = start * body, 0
+    seen = 0
     for k, url in enumerate(urls_in_order):
         size = sizes[files.basename(url)]
-        if offset + size > target:
-            return k, target - offset
-        offset += size
+        if seen + size > offset:
+            return k, offset - seen
+        seen += size
     return len(urls_in_order), 0
 
 
@@ -282,7 +294,8 @@ class SieveStream(torch.utils.data.IterableDataset):
                  objective: str | Objective = "mlm", objective_params: Optional[dict] = None,
                  packing: Optional[str] = None, rank: int = 0, world_size: int = 1,
                  start: int = 0, drop_last: bool = False, shuffle: bool = True,
-                 word_starts: Optional[np.ndarray] = None, shards: Optional[list[str]] = None):
+                 word_starts: Optional[np.ndarray] = None, shards: Optional[list[str]] = None,
+                 partitions: int = 1):
         super().__init__()
         self.manifest = read_manifest(shards_dir)
         # shards: names of the manifest's shards to read (default all; training leaves out the
@@ -313,6 +326,14 @@ class SieveStream(torch.utils.data.IterableDataset):
         self.rank, self.world_size, self.start = rank, world_size, start
         self.drop_last, self.shuffle = drop_last, shuffle
         self.special = self.manifest["tokenizer"]["special_ids"]
+        if partitions < 1:
+            raise ValueError(f"partitions must be at least 1, not {partitions}")
+        if partitions > 1 and packing != "stream":
+            raise ValueError(f"partitions > 1 needs stream packing, not {packing!r}")
+        if partitions > 1 and start % batch_size:
+            raise ValueError(f"with partitions, a stream resumes at a batch boundary: start "
+                             f"{start} is not a multiple of batch size {batch_size}")
+        self.partitions = partitions
 
     def sequences(self) -> Iterator[Packed]:
         """The epoch's packed sequences from `start` on, each (global index, build)."""
@@ -339,9 +360,75 @@ class SieveStream(torch.utils.data.IterableDataset):
         batch["batch"] = torch.tensor(b)
         return batch
 
+    # ------------------------------------------------------------------------------------------
+    # Canonical partitions (partitions > 1, stream packing)
+
+    def partition_plan(self) -> dict:
+        """The epoch cut into `partitions` equal token ranges of the global document stream
+        (shards in `shard_order`, documents in `doc_order`, each followed by eos), each packed on
+        its own into the same number of sequences. Global batch b is local batch b // C of
+        partition b % C: a pure function of (seed, epoch, partitions, batch size), whatever the
+        number of ranks and workers; only the last tokens of each range (less than a sequence)
+        are not used. Full batches come first; the last round has `last` sequences per batch."""
+        ordered = shard_order(self.urls, seed=self.seed, epoch=self.epoch)
+        sizes = {s["name"]: int(s["tokens"]) + int(s["samples"]) for s in self.manifest["shards"]}
+        total = sum(sizes[files.basename(u)] for u in ordered)
+        C, B, body = self.partitions, self.batch_size, self.length - 1
+        per_partition = total // C // body  # sequences in each partition
+        if per_partition == 0:
+            raise ValueError(f"{total} tokens cannot fill {C} partitions of one {self.length}-token "
+                             f"sequence: use fewer partitions")
+        full, last = divmod(per_partition, B)
+        return {"ordered": ordered, "range_tokens": total // C, "body": body,
+                "full_batches": C * full, "last": last, "batches": C * full + (C if last else 0)}
+
+    def _partition_sequences(self, plan: dict, partition: int, first_sequence: int) -> Iterator:
+        """Partition `partition`'s sequences from its `first_sequence` on, as (tokens, starts):
+        only the shards its token range overlaps are read."""
+        body = plan["body"]
+        offset = partition * plan["range_tokens"] + first_sequence * body
+        first, skip = _token_skip(self.manifest, plan["ordered"], offset)
+        docs = epoch_documents(self.urls, seed=self.seed, epoch=self.epoch, shuffle=self.shuffle,
+                               first_shard=first)
+        count = plan["range_tokens"] // body - first_sequence
+        packed = pack_stream(docs, length=self.length, bos_id=self.special["bos"],
+                             eos_id=self.special["eos"], skip_tokens=skip)
+        for _, build in itertools.islice(packed, count):
+            yield build()
+
+    def _partitioned_batches(self, worker: int, workers: int) -> Iterator[dict]:
+        plan = self.partition_plan()
+        C, B, R = self.partitions, self.batch_size, self.world_size
+        first = self.start // B  # global batches already consumed
+        end = plan["batches"]
+        if self.drop_last:  # whole rounds of full batches only (DDP lockstep)
+            end = first + max(plan["full_batches"] - first, 0) // R * R
+        streams: dict[int, Iterator] = {}
+        for b in range(first, end):
+            relative = b - first
+            if relative % R != self.rank or (relative // R) % workers != worker:
+                continue
+            p, j = b % C, b // C
+            if p not in streams:
+                streams[p] = self._partition_sequences(plan, p, j * B)
+            size = B if b < plan["full_batches"] else plan["last"]
+            rows = [next(streams[p]) for _ in range(size)]
+            base = b * B if b < plan["full_batches"] else plan["full_batches"] * B + p * plan["last"]
+            yield self._make_batch(relative, [(base + k, *row) for k, row in enumerate(rows)])
+
+    def reader_batches(self, worker: int = 0, workers: int = 1) -> Iterator[dict]:
+        """The batches of DataLoader worker `worker` of `workers` on this rank."""
+        if self.partitions > 1:
+            yield from self._partitioned_batches(worker, workers)
+        else:
+            yield from self._stream_batches(worker, workers)
+
     def __iter__(self) -> Iterator[dict]:
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        return self.reader_batches(worker, workers)
+
+    def _stream_batches(self, worker: int, workers: int) -> Iterator[dict]:
         B, R = self.batch_size, self.world_size
         round_size = B * R
         rows: list = []
@@ -411,13 +498,16 @@ class SieveLoader:
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "position": self.position, "seed": self.seed,
-                "batch_size": self.batch_size, "world_size": self.world_size}
+                "batch_size": self.batch_size, "world_size": self.world_size,
+                "partitions": self.kwargs.get("partitions", 1)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        for key in ("seed", "batch_size", "world_size"):
-            if key in state and state[key] != getattr(self, key):
-                raise ValueError(f"data state has {key}={state[key]}, this loader "
-                                 f"{getattr(self, key)}: the stream would differ")
+        mine = self.state_dict()
+        for key in ("seed", "batch_size", "world_size", "partitions"):
+            theirs = state.get(key, 1 if key == "partitions" else mine[key])  # older states: 1
+            if theirs != mine[key]:
+                raise ValueError(f"data state has {key}={theirs}, this loader {mine[key]}: "
+                                 f"the stream would differ")
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
 
     def epoch_batches(self) -> Iterator[dict]:

@@ -146,7 +146,7 @@ def train(cfg: TrainConfig) -> dict:
                               seed=cfg.seed, num_workers=cfg.num_workers, rank=rank,
                               world_size=world, pin_memory=device.startswith("cuda"),
                               objective=cfg.objective, objective_params=cfg.objective_params,
-                              packing=cfg.packing, shards=train_shards)
+                              packing=cfg.packing, shards=train_shards, partitions=cfg.partitions)
     step, ckpt_path = 0, os.path.join(out, CHECKPOINT)
     if cfg.resume and os.path.exists(ckpt_path):
         ckpt = load_checkpoint(ckpt_path, "cpu")

@@ -72,3 +72,17 @@ def test_objectives_throughput_quick_mode_times_every_objective(capsys):
     for name in objectives.OBJECTIVES:
         assert f"| `{name}` | " in out
     assert "MFLOPs/token" in out
+
+
+def test_loader_scaling_quick_mode(capsys):
+    from benchmarks import loader_scaling
+
+    assert loader_scaling.main(["--quick"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [(r["readers"], r["partitions"]) for r in rows] == [(1, 1), (1, 4), (2, 1), (2, 4)]
+    one_stream = {r["readers"]: r for r in rows if r["partitions"] == 1}
+    parted = {r["readers"]: r for r in rows if r["partitions"] == 4}
+    # one global stream: every reader reads every shard; partitioned: each reads less
+    assert one_stream[2]["max_shards_read"] == one_stream[1]["max_shards_read"] == 8
+    assert parted[2]["max_shards_read"] < 8 and parted[2]["max_MB_read"] < one_stream[2]["max_MB_read"]
+    assert all(r["sequences"] > 0 for r in rows)

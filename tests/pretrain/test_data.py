@@ -275,3 +275,97 @@ def test_shards_read_through_fsspec_give_the_same_stream(shards_dir, tmp_path):
         assert all(np.array_equal(a["tokens"], b["tokens"]) for a, b in zip(got, want))
     finally:
         fs.rm("/bucket", recursive=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Canonical partitions: each reader (rank x worker) reads only the shards of its own batches
+
+@pytest.fixture(scope="module")
+def eight_shards(tmp_path_factory):
+    docs = pattern_docs(400, vocab_size=VOCAB, seed=5, min_len=5, max_len=120)
+    return write_shards(tmp_path_factory.mktemp("eight"), docs, num_shards=8, vocab_size=VOCAB,
+                        starts=sentence_starts(docs, seed=5))
+
+
+def _reader(shards_dir, rank, world, worker, workers, **kw):
+    stream = data.SieveStream(shards_dir, seq_len=SEQ_LEN, batch_size=kw.pop("batch_size", 7),
+                              seed=3, epoch=0, rank=rank, world_size=world, partitions=4, **kw)
+    return [(int(b["batch"]), b["index"].tolist(),
+             {k: v.numpy() for k, v in b.items() if k not in ("batch", "index")})
+            for b in stream.reader_batches(worker, workers)]
+
+
+def test_partitions_are_equal_token_ranges_of_the_epoch_stream(eight_shards):
+    epoch_docs = _epoch_tokens(eight_shards)
+    flat = np.concatenate([np.append(d["tokens"].astype(np.int64), EOS) for d in epoch_docs])
+    body, C, B = SEQ_LEN - 1, 4, 7
+    per = flat.size // C // body
+    rows = _rows(_reader(eight_shards, 0, 1, 0, 1))
+    assert sorted(rows) == list(range(C * per))  # every sequence of every partition, once
+    full = per // B * C  # full batches; then one round of per % B sequences per partition
+    for b in range(full):
+        p, j = b % C, b // C
+        for k in range(B):
+            lo = p * (flat.size // C) + (j * B + k) * body
+            assert np.array_equal(_original(rows[b * B + k]), np.concatenate([[BOS], flat[lo:lo + body]]))
+
+
+def test_2_ranks_x_2_workers_each_read_a_quarter_of_the_shards(eight_shards, monkeypatch):
+    opened = []
+    original = data.read_shard
+    monkeypatch.setattr(data, "read_shard", lambda url: opened.append(url) or original(url))
+    single = _rows(_reader(eight_shards, 0, 1, 0, 1))
+    union, per_reader = {}, []
+    for rank in (0, 1):
+        for worker in (0, 1):
+            opened.clear()
+            stream = _reader(eight_shards, rank, 2, worker, 2)
+            per_reader.append(len(set(opened)))
+            assert len(opened) == len(set(opened)), "a reader read a shard twice"
+            batches = [b for b, _, _ in stream]
+            assert batches == sorted(batches) and all(b % 2 == rank for b in batches)
+            assert all((b // 2) % 2 == worker for b in batches)
+            rows = _rows(stream)
+            assert not set(rows) & set(union)
+            union.update(rows)
+    assert _same(union, single)  # each sequence once, the same one, whatever the readers
+    # Each reader opens the shards its quarter of the epoch's tokens overlaps: a quarter of the
+    # shards plus one when shards are equal, at most one more when a range starts near a shard's
+    # end; over all readers each shard once, plus one per partition boundary inside a shard
+    # (without partitions every reader reads all 8: 32 opens).
+    assert max(per_reader) <= 8 // 4 + 2 and sum(per_reader) <= 8 + 3, per_reader
+
+
+def test_partitioned_order_is_the_same_with_dataloader_workers_and_resumes(eight_shards):
+    kw = {"partitions": 4}
+    streams = [_stream(eight_shards, n, **kw) for n in (0, 2)]
+    assert [i for _, idx, _ in streams[0] for i in idx] == [i for _, idx, _ in streams[1] for i in idx]
+    assert _same(_rows(streams[0]), _rows(streams[1]))
+
+    def loader(workers):
+        return data.SieveLoader(eight_shards, seq_len=SEQ_LEN, batch_size=5, seed=3,
+                                num_workers=workers, partitions=4)
+
+    per_epoch = sum(1 for _ in loader(0).epoch_batches())
+    it = iter(loader(0))
+    reference = [next(it) for _ in range(per_epoch + 10)]
+    for stop in (1, per_epoch // 2, per_epoch - 1, per_epoch + 2):
+        first = loader(0)
+        it = iter(first)
+        for _ in range(stop):
+            next(it)
+        resumed = loader(2)
+        resumed.load_state_dict(first.state_dict())
+        it = iter(resumed)
+        for want in reference[stop:stop + 12]:
+            got = next(it)
+            assert all(np.array_equal(got[k].numpy(), want[k].numpy()) for k in want if k != "batch")
+
+
+def test_partitioned_drop_last_keeps_ranks_in_lockstep(eight_shards):
+    ranks = [_reader(eight_shards, r, 2, 0, 1, drop_last=True) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) > 0
+    assert all(len(idx) == 7 for s in ranks for _, idx, _ in s)
+    with pytest.raises(ValueError, match="stream packing"):
+        data.SieveStream(eight_shards, seq_len=SEQ_LEN, batch_size=7, seed=3, epoch=0,
+                         packing="doc_sentences", objective="sop", partitions=4)
