@@ -8,7 +8,7 @@ wall time, sequences/s over all readers, shard bytes each reader read (mean, max
 arithmetic for 8 ranks x 8 workers. This machine has 2 cores, so 4 concurrent readers share them:
 read the bytes column as the scaling figure and the rate as what 2 cores give.
 
-    python -m benchmarks.loader_scaling                 # about 2 minutes
+    python -m benchmarks.loader_scaling                 # about 25 s
     python -m benchmarks.loader_scaling --quick         # seconds; run by tests/benchmarks
 """
 
