@@ -130,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     options = pipeline_options(argv)
     opts = options.view_as(SieveOptions)
+    if opts.plan is not None:
+        from pipeline import plan
+
+        print(plan.report(plan.plan(argv, options, opts.plan, opts.plan_workers)))
+        return 0
     if submitted_only(options):
         _, _, result = launch(argv)
         job = getattr(result, "job_id", None)

@@ -64,7 +64,8 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
     else:
         read = p | "Read" >> ReadDocuments(
             input_pattern, text_field=opts.text_field, id_field=opts.id_field,
-            max_doc_bytes=opts.max_doc_bytes, max_record_bytes=opts.max_record_bytes)
+            max_doc_bytes=opts.max_doc_bytes, max_record_bytes=opts.max_record_bytes,
+            sample_fraction=opts.sample_fraction)
         unique = read.docs | "Unique ids" >> stages.DedupIds()
         annotated = unique.docs | "Annotate" >> beam.ParDo(stages.Annotate(opts.quality_model)).with_outputs(
             records.DEAD_LETTER_TAG, main="docs")

@@ -109,6 +109,17 @@ class SieveOptions(PipelineOptions):
                             help="Documents with more UTF-8 bytes of text are dead-lettered.")
         parser.add_argument("--max_record_bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES,
                             help="Input lines longer than this are dead-lettered without being held.")
+        parser.add_argument("--sample_fraction", type=float, default=1.0,
+                            help="Read only this fraction of the input records, chosen by a "
+                                 "stable hash of (file name, line number): the same sample on "
+                                 "every runner. 1: everything.")
+        parser.add_argument("--plan", type=float, default=None, metavar="FRACTION",
+                            help="Plan instead of run: run the job locally on FRACTION and on "
+                                 "half of it (into a temporary directory), fit time, CPU, data "
+                                 "moved and output size as fixed + per-input-byte, and print "
+                                 "them for the whole input on --plan_workers workers.")
+        parser.add_argument("--plan_workers", type=int, default=None,
+                            help="Workers the plan is for (default: --direct_num_workers or 1).")
         parser.add_argument("--wait", default=True, type=_bool,
                             help="Wait for the job, then print its summary (default). false: exit "
                                  "once the job is submitted (remote runners); the job still "
@@ -132,7 +143,8 @@ def _bool(value: str) -> bool:
 # The manifest records every other option of SieveOptions, so a new option is recorded unless it
 # is named here; runner options are Beam's, not SieveOptions', so the manifest is the same
 # whatever runner or worker count made it.
-NOT_CORPUS_OPTIONS = frozenset({"output", "write_annotated", "max_failure_fraction", "wait"})
+NOT_CORPUS_OPTIONS = frozenset({"output", "write_annotated", "max_failure_fraction", "wait",
+                                "plan", "plan_workers"})
 
 
 def corpus_config_keys() -> tuple[str, ...]:

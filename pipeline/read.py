@@ -21,6 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipeline import records
+from quality.outputs import stable_hash
 
 _READ_CHUNK = 1 << 20
 
@@ -173,10 +174,20 @@ def parse_record(line: bytes, *, path: str, line_no: int, text_field: str, id_fi
     return records.make_doc(doc_id, text, source, url, meta, pos=(path, line_no))
 
 
+def in_sample(path: str, line_no: int, fraction: float) -> bool:
+    """Whether line `line_no` of the file named like `path` is in a `fraction` sample of the
+    input: a stable hash of (file name, line number), so the sample is the same on every runner
+    and wherever the files are stored."""
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return stable_hash(f"{name}:{line_no}") < fraction * 2 ** 64
+
+
 class ReadJsonlFile(beam.DoFn):
     """A readable file in, documents out; bad records to the `dead_letter` output."""
 
-    def __init__(self, text_field: str, id_field: str, max_doc_bytes: int, max_record_bytes: int):
+    def __init__(self, text_field: str, id_field: str, max_doc_bytes: int, max_record_bytes: int,
+                 sample_fraction: float = 1.0):
+        self.sample_fraction = sample_fraction
         self.text_field = text_field
         self.id_field = id_field
         self.max_doc_bytes = max_doc_bytes
@@ -223,6 +234,8 @@ class ReadJsonlFile(beam.DoFn):
                 line = line.rstrip(b"\r\n")
                 if not line.strip():
                     continue  # blank lines separate nothing and are not records
+                if self.sample_fraction < 1 and not in_sample(path, line_no, self.sample_fraction):
+                    continue  # --sample_fraction: outside the sample, not an input record
                 self.records_read.inc()
                 try:
                     doc = parse_record(line, path=path, line_no=line_no, text_field=self.text_field,
@@ -251,11 +264,11 @@ class ReadDocuments(beam.PTransform):
     """Glob -> (documents, dead letters)."""
 
     def __init__(self, pattern: str, *, text_field="text", id_field="id",
-                 max_doc_bytes: int, max_record_bytes: int):
+                 max_doc_bytes: int, max_record_bytes: int, sample_fraction: float = 1.0):
         super().__init__()
         self.pattern = pattern
         self.kwargs = dict(text_field=text_field, id_field=id_field, max_doc_bytes=max_doc_bytes,
-                           max_record_bytes=max_record_bytes)
+                           max_record_bytes=max_record_bytes, sample_fraction=sample_fraction)
 
     def expand(self, pbegin):
         files = (pbegin
