@@ -67,7 +67,9 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
             max_doc_bytes=opts.max_doc_bytes, max_record_bytes=opts.max_record_bytes,
             sample_fraction=opts.sample_fraction)
         unique = read.docs | "Unique ids" >> stages.DedupIds()
-        annotated = unique.docs | "Annotate" >> beam.ParDo(stages.Annotate(opts.quality_model)).with_outputs(
+        to_annotate = AsSingleton(unique.docs | "Count to annotate" >> beam.combiners.Count.Globally())
+        annotate = stages.Annotate(opts.quality_model, opts.progress_seconds, _workers(p.options))
+        annotated = unique.docs | "Annotate" >> beam.ParDo(annotate, to_annotate).with_outputs(
             records.DEAD_LETTER_TAG, main="docs")
         input_docs, input_dead, unique_docs = read.docs, (read.dead_letter,), unique.docs
         early_dead = (read.dead_letter, unique.dead_letter, annotated.dead_letter)
@@ -181,6 +183,14 @@ def _sample_text(packed, chosen):
     doc_id, blob = packed
     if doc_id in chosen:
         yield from tokenize.sample_text(records.unpack(blob), chosen)
+
+
+def _workers(options) -> int:
+    """Worker processes of a local multi-process runner (progress lines assume an even share)."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    direct = options.view_as(DirectOptions)
+    return (direct.direct_num_workers or 1) if direct.direct_running_mode != "in_memory" else 1
 
 
 def _unit(opts) -> str | None:

@@ -7,6 +7,7 @@ import argparse
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.dedup.keys import DEFAULT_MAX_ROUNDS
+from pipeline.progress import PROGRESS_SECONDS
 from quality import minhash
 
 # Records and documents above these sizes are dead-lettered rather than held in memory: a
@@ -120,6 +121,9 @@ class SieveOptions(PipelineOptions):
                                  "them for the whole input on --plan_workers workers.")
         parser.add_argument("--plan_workers", type=int, default=None,
                             help="Workers the plan is for (default: --direct_num_workers or 1).")
+        parser.add_argument("--progress_seconds", type=float, default=PROGRESS_SECONDS,
+                            help="Log documents/s, the share of the input read and an ETA of the "
+                                 "first stage every this many seconds (0: never).")
         parser.add_argument("--wait", default=True, type=_bool,
                             help="Wait for the job, then print its summary (default). false: exit "
                                  "once the job is submitted (remote runners); the job still "
@@ -144,7 +148,7 @@ def _bool(value: str) -> bool:
 # is named here; runner options are Beam's, not SieveOptions', so the manifest is the same
 # whatever runner or worker count made it.
 NOT_CORPUS_OPTIONS = frozenset({"output", "write_annotated", "max_failure_fraction", "wait",
-                                "plan", "plan_workers"})
+                                "plan", "plan_workers", "progress_seconds"})
 
 
 def corpus_config_keys() -> tuple[str, ...]:

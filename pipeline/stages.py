@@ -17,6 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsDict
 
+from pipeline.progress import Progress
 from pipeline import records
 from quality import normalize, signals
 from quality.langid import LanguageIdentifier
@@ -40,11 +41,13 @@ def local_copy(path: str) -> str:
 class Annotate(beam.DoFn):
     """Normalizes the text and records every signal on the document; drops nothing."""
 
-    def __init__(self, quality_model: str | None = None):
+    def __init__(self, quality_model: str | None = None, progress_seconds: float = 0.0,
+                 workers: int = 1):
         self.quality_model = quality_model
         self.langid = None
         self.classifier = None
         self.failures = Metrics.counter("annotate", "dead_letters")
+        self.progress_seconds, self.workers, self.progress = progress_seconds, workers, None
 
     def setup(self):
         self.langid = LanguageIdentifier()
@@ -53,7 +56,11 @@ class Annotate(beam.DoFn):
 
             self.classifier = QualityClassifier(local_copy(self.quality_model))
 
-    def process(self, doc):
+    def process(self, doc, total_docs=None):
+        if self.progress_seconds > 0:
+            if self.progress is None:
+                self.progress = Progress(self.progress_seconds, total_docs, self.workers)
+            self.progress.add(1, doc["bytes"])
         try:
             text = normalize.normalize_text(doc["text"])
             if not text:

@@ -16,7 +16,7 @@ from pipeline.options import SieveOptions
 
 PATH = Path(__file__).resolve().parent / "metadata.json"
 # Options a template user sets through Dataflow's own launch settings, not as parameters.
-LAUNCHER_ONLY = frozenset({"wait", "plan", "plan_workers"})
+LAUNCHER_ONLY = frozenset({"wait", "plan", "plan_workers"})  # --progress_seconds logs on workers too
 
 
 def metadata() -> dict:

@@ -38,3 +38,22 @@ def test_plan_runs_two_samples_and_extrapolates(tmp_path, capsys):
     assert not (tmp_path / "never").exists()  # a plan writes only into temporary directories
     with pytest.raises(SystemExit, match="runs the job locally"):
         main(args + ["--runner", "DataflowRunner"])
+
+
+def test_progress_lines_count_share_and_eta():
+    import io
+
+    from pipeline.progress import Progress
+
+    now = [100.0]
+    out = io.StringIO()
+    p = Progress(10, total_docs=1000, workers=1, clock=lambda: now[0], out=out)
+    assert p.add(100, 1_000_000) is None  # the interval has not passed
+    now[0] = 110.0
+    line = p.add(150, 500_000)
+    assert "annotated 250 documents in 10 s (25 docs/s" in line and "25.0% of 1,000" in line
+    assert "ETA 30 s" in line and out.getvalue().strip() == line
+    two = Progress(1, total_docs=1000, workers=2, clock=lambda: now[0], out=io.StringIO())
+    now[0] = 112.0
+    assert "50.0% of this worker's ~1/2 share" in two.add(250)
+    assert Progress(0, 10, clock=lambda: now[0]).add(5) is None  # 0: never
