@@ -369,3 +369,31 @@ def test_partitioned_drop_last_keeps_ranks_in_lockstep(eight_shards):
     with pytest.raises(ValueError, match="stream packing"):
         data.SieveStream(eight_shards, seq_len=SEQ_LEN, batch_size=7, seed=3, epoch=0,
                          packing="doc_sentences", objective="sop", partitions=4)
+
+
+def test_with_equal_shards_each_of_4_readers_opens_a_quarter_plus_at_most_one(tmp_path, monkeypatch):
+    """The bound of issue 15's acceptance: 8 equal shards, 2 ranks x 2 workers, 4 partitions."""
+    rng = np.random.default_rng(0)
+    shards = []
+    for s in range(8):
+        members = []
+        for d in range(30):
+            doc_id = f"eq/{s}-{d:03d}"
+            members += shard_format.sample_members(
+                shard_format.sample_key(doc_id), rng.integers(5, VOCAB, size=99).astype(np.uint16),
+                {"id": doc_id, "sentence_starts": [0]})
+        shards.append((members, 30, 30 * 99))
+    shard_format.write_local(str(tmp_path), shards, tokenizer_sha256="0" * 64, vocab_size=VOCAB,
+                             special_ids=SPECIAL_IDS, config={})
+    opened = []
+    original = data.read_shard
+    monkeypatch.setattr(data, "read_shard", lambda url: opened.append(url) or original(url))
+    seen = {}
+    for rank in (0, 1):
+        for worker in (0, 1):
+            opened.clear()
+            rows = _rows(_reader(str(tmp_path), rank, 2, worker, 2))
+            assert len(set(opened)) <= 8 // 4 + 1
+            assert not set(rows) & set(seen)
+            seen.update(rows)
+    assert sorted(seen) == list(range(len(seen)))  # every sequence once, in one global numbering
