@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     if opts.plan is not None:
         from pipeline import plan
 
-        print(plan.report(plan.plan(argv, options, opts.plan, opts.plan_workers)))
+        print(plan.report(plan.plan(argv, options, opts.plan, opts.plan_workers, run=run,
+                                    read_run_metrics=read_run_metrics)))
         return 0
     if submitted_only(options):
         _, _, result = launch(argv)

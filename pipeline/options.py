@@ -122,8 +122,8 @@ class SieveOptions(PipelineOptions):
         parser.add_argument("--plan_workers", type=int, default=None,
                             help="Workers the plan is for (default: --direct_num_workers or 1).")
         parser.add_argument("--progress_seconds", type=float, default=PROGRESS_SECONDS,
-                            help="Log documents/s, the share of the input read and an ETA of the "
-                                 "first stage every this many seconds (0: never).")
+                            help="Every this many seconds, log the annotate stage's documents/s, "
+                                 "share done and ETA to stderr (0: never).")
         parser.add_argument("--wait", default=True, type=_bool,
                             help="Wait for the job, then print its summary (default). false: exit "
                                  "once the job is submitted (remote runners); the job still "

@@ -15,6 +15,7 @@ import resource
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 
 from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
@@ -46,9 +47,10 @@ def _written_bytes(directory: str, skip: str) -> int:
                for f in files if f != skip)
 
 
-def measure(argv: list[str], fraction: float) -> dict:
-    """One local run on `fraction` of the input: its measurements."""
-    from pipeline.__main__ import read_run_metrics, run
+def measure(argv: list[str], fraction: float, run: Callable[[list[str]], dict],
+            read_run_metrics: Callable[[str], dict | None]) -> dict:
+    """One local run on `fraction` of the input (`run`: the launcher's, which returns the stats):
+    its measurements."""
     from quality import outputs
 
     tmp = tempfile.mkdtemp(prefix="sieve-plan-")
@@ -73,7 +75,9 @@ def fit(small: dict, large: dict, key: str) -> tuple[float, float]:
     return max(large[key] - per * large["input_bytes"], 0.0), per
 
 
-def plan(argv: list[str], options, fraction: float, workers: int | None) -> dict:
+def plan(argv: list[str], options, fraction: float, workers: int | None, *,
+         run: Callable[[list[str]], dict], read_run_metrics: Callable[[str], dict | None]) -> dict:
+    """The plan; `run` and `read_run_metrics` are the launcher's (`pipeline.__main__`)."""
     runner = options.view_as(StandardOptions).runner
     if runner not in LOCAL_RUNNERS:
         raise SystemExit(f"--plan runs the job locally: leave out --runner {runner} and give the "
@@ -85,8 +89,8 @@ def plan(argv: list[str], options, fraction: float, workers: int | None) -> dict
         local_workers = 1
     # The larger run first: the second run finds warm caches (models, imports), so running the
     # small one second errs toward a steeper line, a plan that costs more rather than less.
-    large = measure(argv, fraction)
-    small = measure(argv, fraction / 2)
+    large = measure(argv, fraction, run, read_run_metrics)
+    small = measure(argv, fraction / 2, run, read_run_metrics)
     total_bytes = large["input_bytes"] / fraction  # the whole input, in the same text bytes
     full = {"input_bytes": total_bytes, "docs": large["docs"] / fraction}
     for key in ("wall_s", "cpu_s", "shuffle_bytes", "output_bytes"):
