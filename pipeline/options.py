@@ -39,16 +39,17 @@ class SieveOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--input", default=None,
-                            help="Glob of JSONL inputs (.jsonl, .jsonl.gz, .jsonl.zst); any Beam "
-                                 "file system (gs://...). Default: the bundled sample.")
+                            help="Glob of JSONL (.jsonl, .jsonl.gz, .jsonl.zst) or Parquet "
+                                 "(.parquet) inputs; any Beam file system (gs://...). Default: "
+                                 "the bundled sample.")
         parser.add_argument("--output", default="out", help="Output directory (any Beam file system).")
         parser.add_argument("--policy", default="gopher",
                             help="Selection policy: a preset (none, lang, gopher) or a YAML file.")
         parser.add_argument("--quality_model", default=None,
                             help="A fastText quality classifier (python -m quality.train_classifier); "
                                  "records the signal fasttext_quality.score on every document.")
-        parser.add_argument("--text_field", default="text", help="JSON field holding the text.")
-        parser.add_argument("--id_field", default="id", help="JSON field holding the record id.")
+        parser.add_argument("--text_field", default="text", help="JSON field (Parquet column) holding the text.")
+        parser.add_argument("--id_field", default="id", help="JSON field (Parquet column) holding the record id.")
         parser.add_argument("--tokenizer", default=None,
                             help="An existing sentencepiece .model to use instead of training one.")
         parser.add_argument("--vocab_size", type=int, default=DEFAULT_VOCAB_SIZE,

@@ -28,7 +28,7 @@ _READ_CHUNK = 1 << 20
 
 def _source_name(path: str) -> str:
     name = PurePosixPath(path).name
-    for suffix in (".gz", ".zst", ".jsonl", ".json", ".ndjson"):
+    for suffix in (".gz", ".zst", ".jsonl", ".json", ".ndjson", ".parquet"):
         name = name.removesuffix(suffix)
     return name or "input"
 
@@ -143,6 +143,13 @@ def parse_record(line: bytes, *, path: str, line_no: int, text_field: str, id_fi
         raise ValueError("malformed JSON: nested too deeply to parse") from None
     if not isinstance(obj, dict):
         raise ValueError(f"record is a JSON {type(obj).__name__}, not an object")
+    return record_to_doc(obj, path=path, line_no=line_no, text_field=text_field,
+                         id_field=id_field, max_doc_bytes=max_doc_bytes)
+
+
+def record_to_doc(obj: dict, *, path: str, line_no: int, text_field: str, id_field: str,
+                  max_doc_bytes: int) -> dict:
+    """A decoded record (a JSON object, a Parquet row) to a document, or raises ValueError."""
     text = obj.get(text_field)
     if not isinstance(text, str):
         raise ValueError(f"no string field {text_field!r}")
@@ -182,8 +189,12 @@ def in_sample(path: str, line_no: int, fraction: float) -> bool:
     return stable_hash(f"{name}:{line_no}") < fraction * 2 ** 64
 
 
+PARQUET_SUFFIX = ".parquet"
+
+
 class ReadJsonlFile(beam.DoFn):
-    """A readable file in, documents out; bad records to the `dead_letter` output."""
+    """A readable file in, documents out; bad records to the `dead_letter` output. JSONL
+    (plain, .gz, .zst), or Parquet (`.parquet`) by row group."""
 
     def __init__(self, text_field: str, id_field: str, max_doc_bytes: int, max_record_bytes: int,
                  sample_fraction: float = 1.0):
@@ -202,6 +213,9 @@ class ReadJsonlFile(beam.DoFn):
 
     def process(self, readable_file):
         path = readable_file.metadata.path
+        if path.endswith(PARQUET_SUFFIX):
+            yield from self._parquet(path)
+            return
         line_no = 0
         try:
             stream = _open_decompressed(path)
@@ -246,6 +260,48 @@ class ReadJsonlFile(beam.DoFn):
                                      line[:records.DEAD_LETTER_HEAD_CHARS].decode("utf-8", "replace"))
                     continue
                 yield doc
+
+    def _parquet(self, path):
+        """A Parquet file, read by row group: each row is a record (its 1-based row number its
+        line), columns named as JSONL fields (--text_field, --id_field, source, url, meta)."""
+        import pyarrow.parquet as pq
+
+        try:
+            handle = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+            parquet = pq.ParquetFile(handle)
+        except Exception as e:  # not Parquet, truncated footer: one dead letter for the file
+            yield self._dead(path, 0, f"cannot open Parquet: {type(e).__name__}: {e}", 0)
+            return
+        wanted = [c for c in dict.fromkeys((self.text_field, self.id_field, "source", "url", "meta"))
+                  if c in parquet.schema_arrow.names]
+        row = 0
+        with handle:
+            for group in range(parquet.num_row_groups):
+                rows = parquet.metadata.row_group(group).num_rows
+                try:
+                    batch = parquet.read_row_group(group, columns=wanted).to_pylist()
+                except Exception as e:  # a corrupt row group: each of its rows dead-lettered
+                    for i in range(rows):
+                        if self.sample_fraction >= 1 or in_sample(path, row + i + 1, self.sample_fraction):
+                            self.records_read.inc()
+                            yield self._dead(path, row + i + 1, f"unreadable row group {group}: "
+                                             f"{type(e).__name__}: {e}", 0)
+                    row += rows
+                    continue
+                for obj in batch:
+                    row += 1
+                    if self.sample_fraction < 1 and not in_sample(path, row, self.sample_fraction):
+                        continue
+                    self.records_read.inc()
+                    try:
+                        yield record_to_doc(obj, path=path, line_no=row, text_field=self.text_field,
+                                            id_field=self.id_field, max_doc_bytes=self.max_doc_bytes)
+                    except Exception as e:
+                        error = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
+                        text = obj.get(self.text_field)
+                        yield self._dead(path, row, error, len(text.encode("utf-8", "replace"))
+                                         if isinstance(text, str) else 0,
+                                         text[:records.DEAD_LETTER_HEAD_CHARS] if isinstance(text, str) else "")
 
     @staticmethod
     def _skip_rest_of_line(stream) -> int:
