@@ -248,7 +248,7 @@ class ReadJsonlFile(beam.DoFn):
                 line = line.rstrip(b"\r\n")
                 if not line.strip():
                     continue  # blank lines separate nothing and are not records
-                if self.sample_fraction < 1 and not in_sample(path, line_no, self.sample_fraction):
+                if not self._sampled(path, line_no):
                     continue  # --sample_fraction: outside the sample, not an input record
                 self.records_read.inc()
                 try:
@@ -260,6 +260,10 @@ class ReadJsonlFile(beam.DoFn):
                                      line[:records.DEAD_LETTER_HEAD_CHARS].decode("utf-8", "replace"))
                     continue
                 yield doc
+
+    def _sampled(self, path: str, line_no: int) -> bool:
+        """In --sample_fraction's sample (everything when it is 1)."""
+        return self.sample_fraction >= 1 or in_sample(path, line_no, self.sample_fraction)
 
     def _parquet(self, path):
         """A Parquet file, read by row group: each row is a record (its 1-based row number its
@@ -282,7 +286,7 @@ class ReadJsonlFile(beam.DoFn):
                     batch = parquet.read_row_group(group, columns=wanted).to_pylist()
                 except Exception as e:  # a corrupt row group: each of its rows dead-lettered
                     for i in range(rows):
-                        if self.sample_fraction >= 1 or in_sample(path, row + i + 1, self.sample_fraction):
+                        if self._sampled(path, row + i + 1):
                             self.records_read.inc()
                             yield self._dead(path, row + i + 1, f"unreadable row group {group}: "
                                              f"{type(e).__name__}: {e}", 0)
@@ -290,7 +294,7 @@ class ReadJsonlFile(beam.DoFn):
                     continue
                 for obj in batch:
                     row += 1
-                    if self.sample_fraction < 1 and not in_sample(path, row, self.sample_fraction):
+                    if not self._sampled(path, row):
                         continue
                     self.records_read.inc()
                     try:

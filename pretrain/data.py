@@ -221,20 +221,12 @@ def pack_sentences(docs: Iterable[dict], *, length: int, bos_id: int, eos_id: in
         yield index, emit(cur)
 
 
-def _stream_skip(manifest: Mapping[str, Any], urls_in_order: list[str], start: int,
-                 body: int) -> tuple[int, int]:
-    """(first shard to read, tokens to discard in it) for `stream` packing resumed at `start`.
-
-    Shard k's documents fill the stream from sum over earlier shards of (tokens + documents),
-    one eos per document, as the manifest counts them: shards wholly before the resume point
-    are not read at all.
-    """
-    return (0, 0) if start == 0 else _token_skip(manifest, urls_in_order, start * body)
-
-
 def _token_skip(manifest: Mapping[str, Any], urls_in_order: list[str], offset: int) -> tuple[int, int]:
     """(first shard to read, tokens to discard in it) to start the epoch's document stream at
-    token `offset`, from the manifest's counts (tokens + one eos per document) alone."""
+    token `offset`, from the manifest's counts (tokens + one eos per document) alone: shards
+    wholly before it are not read at all (a resumed stream, a partition's range)."""
+    if offset == 0:  # the start: every shard is read, even one the manifest counts as empty
+        return 0, 0
     sizes = {s["name"]: int(s["tokens"]) + int(s["samples"]) for s in manifest["shards"]}
     seen = 0
     for k, url in enumerate(urls_in_order):
@@ -340,7 +332,7 @@ class SieveStream(torch.utils.data.IterableDataset):
         kw = dict(length=self.length, bos_id=self.special["bos"], eos_id=self.special["eos"])
         if self.packing == "stream":
             ordered = shard_order(self.urls, seed=self.seed, epoch=self.epoch)
-            first, skip = _stream_skip(self.manifest, ordered, self.start, self.length - 1)
+            first, skip = _token_skip(self.manifest, ordered, self.start * (self.length - 1))
             docs = epoch_documents(self.urls, seed=self.seed, epoch=self.epoch,
                                    shuffle=self.shuffle, first_shard=first)
             yield from pack_stream(docs, **kw, first_index=self.start, skip_tokens=skip)
