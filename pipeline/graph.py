@@ -34,10 +34,24 @@ def check_policy_inputs(policy, opts) -> None:
     from quality import signals
 
     with_model = bool(opts.quality_model or opts.from_annotated)
+    with_blocklist = bool(opts.url_blocklist or opts.from_annotated)
+    known = signals.recorded_signals(with_model, with_blocklist)
     needed = sorted({f"{r.signal} needs {signals.needs(r.signal)}" for r in policy.rules
-                     if signals.needs(r.signal) and not with_model})
+                     if signals.needs(r.signal) and r.signal not in known})
     hint = f" ({'; '.join(needed)})" if needed else ""
-    policy.check_signals(signals.recorded_signals(with_model), hint)
+    policy.check_signals(known, hint)
+
+
+def with_blocklist_rule(policy, opts):
+    """With --url_blocklist, the policy's first rule is `url_blocklist` (RefinedWeb and FineWeb
+    filter URLs before anything else), unless the policy places it itself."""
+    from dataclasses import replace
+
+    from quality.url import BLOCKLIST_RULE
+
+    if not opts.url_blocklist or any(r.name == BLOCKLIST_RULE.name for r in policy.rules):
+        return policy
+    return replace(policy, rules=(BLOCKLIST_RULE, *policy.rules))
 
 
 def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
@@ -45,7 +59,7 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
     every global step before it (repeated ids, policy cuts, dedup, the tokenizer sample, the
     shard count) runs on small records derived from them."""
     out = opts.output
-    policy = policies.load(opts.policy)
+    policy = with_blocklist_rule(policies.load(opts.policy), opts)
     check_policy_inputs(policy, opts)
     # Off the local file system, every write waits for the check that the output holds no
     # previous run (`pipeline.output_dir`); locally the launcher has cleared it.
@@ -65,10 +79,12 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
         read = p | "Read" >> ReadDocuments(
             input_pattern, text_field=opts.text_field, id_field=opts.id_field,
             max_doc_bytes=opts.max_doc_bytes, max_record_bytes=opts.max_record_bytes,
-            sample_fraction=opts.sample_fraction)
+            sample_fraction=opts.sample_fraction, input_format=opts.input_format,
+            extractor=opts.extractor, text_lines=opts.text_lines)
         unique = read.docs | "Unique ids" >> stages.DedupIds()
         to_annotate = AsSingleton(unique.docs | "Count to annotate" >> beam.combiners.Count.Globally())
-        annotate = stages.Annotate(opts.quality_model, opts.progress_seconds, _workers(p.options))
+        annotate = stages.Annotate(opts.quality_model, opts.progress_seconds, _workers(p.options),
+                                   url_blocklist=opts.url_blocklist)
         annotated = unique.docs | "Annotate" >> beam.ParDo(annotate, to_annotate).with_outputs(
             records.DEAD_LETTER_TAG, main="docs")
         input_docs, input_dead, unique_docs = read.docs, (read.dead_letter,), unique.docs

@@ -8,6 +8,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.dedup.keys import DEFAULT_MAX_ROUNDS
 from pipeline.progress import PROGRESS_SECONDS
+from pipeline.read import INPUT_FORMATS
+from pipeline.web import DEFAULT_EXTRACTOR, EXTRACTORS
 from quality import minhash
 
 # Records and documents above these sizes are dead-lettered rather than held in memory: a
@@ -39,15 +41,26 @@ class SieveOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--input", default=None,
-                            help="Glob of JSONL (.jsonl, .jsonl.gz, .jsonl.zst) or Parquet "
-                                 "(.parquet) inputs; any Beam file system (gs://...). Default: "
-                                 "the bundled sample.")
+                            help="Glob of inputs: JSONL (.jsonl, .jsonl.gz, .jsonl.zst), Parquet "
+                                 "(.parquet), WARC (.warc, .warc.gz), WET (.wet, .wet.gz) or plain "
+                                 "text (.txt, .txt.gz, .txt.zst); any Beam file system (gs://...). "
+                                 "Default: the bundled sample.")
+        parser.add_argument("--input_format", default="auto", choices=INPUT_FORMATS,
+                            help="Read every input file as this format; auto: by its name.")
+        parser.add_argument("--extractor", default=DEFAULT_EXTRACTOR, choices=EXTRACTORS,
+                            help="Main-text extractor for WARC HTML responses.")
+        parser.add_argument("--text_lines", default=False, type=_bool,
+                            help="Plain-text input: one document per non-blank line, not per file.")
         parser.add_argument("--output", default="out", help="Output directory (any Beam file system).")
         parser.add_argument("--policy", default="gopher",
                             help="Selection policy: a preset (none, lang, gopher) or a YAML file.")
         parser.add_argument("--quality_model", default=None,
                             help="A fastText quality classifier (python -m quality.train_classifier); "
                                  "records the signal fasttext_quality.score on every document.")
+        parser.add_argument("--url_blocklist", default=None,
+                            help="A file of blocked domains (with their subdomains) and URLs, one "
+                                 "per line: records url.blocklisted and puts the rule url_blocklist "
+                                 "first in the policy.")
         parser.add_argument("--text_field", default="text", help="JSON field (Parquet column) holding the text.")
         parser.add_argument("--id_field", default="id", help="JSON field (Parquet column) holding the record id.")
         parser.add_argument("--tokenizer", default=None,

@@ -1,4 +1,5 @@
-"""Readers: JSONL files (plain, gzip, zstd) into documents, and every unreadable record into a dead letter.
+"""Readers: JSONL (plain, gzip, zstd), Parquet, WARC, WET and plain-text files into documents, and
+every unreadable record into a dead letter (`pipeline.web` holds the WARC, WET and text readers).
 
 Files are opened through Beam's FileSystems (local, gs://, ...) and decompressed as a stream;
 lines are read with a bounded readline, so neither a huge line nor a decompression bomb is ever
@@ -20,7 +21,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from pipeline import records
+from pipeline import records, web
 from quality.outputs import stable_hash
 
 _READ_CHUNK = 1 << 20
@@ -28,7 +29,7 @@ _READ_CHUNK = 1 << 20
 
 def _source_name(path: str) -> str:
     name = PurePosixPath(path).name
-    for suffix in (".gz", ".zst", ".jsonl", ".json", ".ndjson", ".parquet"):
+    for suffix in (".gz", ".zst", ".jsonl", ".json", ".ndjson", ".parquet", ".wet", ".warc", ".txt"):
         name = name.removesuffix(suffix)
     return name or "input"
 
@@ -130,7 +131,7 @@ def parse_record(line: bytes, *, path: str, line_no: int, text_field: str, id_fi
     """One JSONL line to a document, or raises ValueError naming what is wrong with it.
 
     Any other exception the line provokes (a nesting too deep for the JSON parser, say) is
-    turned into a ValueError by `ReadJsonlFile` as well: one record never ends the job."""
+    turned into a ValueError by `ReadFile` as well: one record never ends the job."""
     try:
         decoded = line.decode("utf-8").removeprefix(_BOM)  # a BOM (Windows editors) is not data
     except UnicodeDecodeError as e:
@@ -190,14 +191,32 @@ def in_sample(path: str, line_no: int, fraction: float) -> bool:
 
 
 PARQUET_SUFFIX = ".parquet"
+# --input_format: "auto" picks a file's format by its name (`file_format`).
+INPUT_FORMATS = ("auto", "jsonl", "parquet", "warc", "wet", "text")
+_SUFFIX_FORMATS = ((".parquet", "parquet"), (".wet", "wet"), (".warc", "warc"), (".txt", "text"))
 
 
-class ReadJsonlFile(beam.DoFn):
+def file_format(path: str, forced: str = "auto") -> str:
+    """The reader for one file: `forced` unless it is "auto", else by its name without a .gz or
+    .zst ending (.parquet, .wet, .warc, .txt; anything else is JSONL)."""
+    if forced != "auto":
+        return forced
+    name = path.lower().removesuffix(".gz").removesuffix(".zst")
+    for suffix, fmt in _SUFFIX_FORMATS:
+        if name.endswith(suffix):
+            return fmt
+    return "jsonl"
+
+
+class ReadFile(beam.DoFn):
     """A readable file in, documents out; bad records to the `dead_letter` output. JSONL
-    (plain, .gz, .zst), or Parquet (`.parquet`) by row group."""
+    (plain, .gz, .zst), Parquet (`.parquet`) by row group, WARC and WET (`pipeline.web`, HTML
+    responses through `extractor`) and plain text (one document per file, or per line)."""
 
     def __init__(self, text_field: str, id_field: str, max_doc_bytes: int, max_record_bytes: int,
-                 sample_fraction: float = 1.0):
+                 sample_fraction: float = 1.0, input_format: str = "auto",
+                 extractor: str = web.DEFAULT_EXTRACTOR, text_lines: bool = False):
+        self.input_format, self.extractor, self.text_lines = input_format, extractor, text_lines
         self.sample_fraction = sample_fraction
         self.text_field = text_field
         self.id_field = id_field
@@ -213,8 +232,12 @@ class ReadJsonlFile(beam.DoFn):
 
     def process(self, readable_file):
         path = readable_file.metadata.path
-        if path.endswith(PARQUET_SUFFIX):
+        fmt = file_format(path, self.input_format)
+        if fmt == "parquet":
             yield from self._parquet(path)
+            return
+        if fmt in ("warc", "wet", "text"):
+            yield from self._web(path, fmt)
             return
         line_no = 0
         try:
@@ -264,6 +287,36 @@ class ReadJsonlFile(beam.DoFn):
     def _sampled(self, path: str, line_no: int) -> bool:
         """In --sample_fraction's sample (everything when it is 1)."""
         return self.sample_fraction >= 1 or in_sample(path, line_no, self.sample_fraction)
+
+    def _web(self, path, fmt):
+        """WARC and WET files (warcio decompresses them itself) and plain text."""
+        try:
+            stream = (FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+                      if fmt != "text" else _open_decompressed(path))
+        except Exception as e:
+            yield self._dead(path, 0, f"cannot open: {type(e).__name__}: {e}", 0)
+            return
+        # A text file that is one document is named by its folder (the corpus) and file name.
+        source = (PurePosixPath(path.replace("\\", "/")).parent.name or "text"
+                  if fmt == "text" and not self.text_lines else _source_name(path))
+        common = dict(path=path, source=source, max_doc_bytes=self.max_doc_bytes,
+                      max_record_bytes=self.max_record_bytes,
+                      keep=lambda position: self._sampled(path, position))
+        with stream:
+            if fmt == "text":
+                found = web.read_text(stream, lines=self.text_lines, **common)
+            else:
+                found = web.read_warc(stream, extractor=self.extractor, **common)
+            try:
+                for position, result, nbytes, head in found:
+                    self.records_read.inc()
+                    if isinstance(result, dict):
+                        yield result
+                    else:
+                        yield self._dead(path, position, result, nbytes, head)
+            except Exception as e:  # a damaged text stream: the rest of the file
+                self.records_read.inc()
+                yield self._dead(path, 0, f"corrupt or truncated stream: {type(e).__name__}: {e}", 0)
 
     def _parquet(self, path):
         """A Parquet file, read by row group: each row is a record (its 1-based row number its
@@ -324,18 +377,21 @@ class ReadDocuments(beam.PTransform):
     """Glob -> (documents, dead letters)."""
 
     def __init__(self, pattern: str, *, text_field="text", id_field="id",
-                 max_doc_bytes: int, max_record_bytes: int, sample_fraction: float = 1.0):
+                 max_doc_bytes: int, max_record_bytes: int, sample_fraction: float = 1.0,
+                 input_format: str = "auto", extractor: str = web.DEFAULT_EXTRACTOR,
+                 text_lines: bool = False):
         super().__init__()
         self.pattern = pattern
         self.kwargs = dict(text_field=text_field, id_field=id_field, max_doc_bytes=max_doc_bytes,
-                           max_record_bytes=max_record_bytes, sample_fraction=sample_fraction)
+                           max_record_bytes=max_record_bytes, sample_fraction=sample_fraction,
+                           input_format=input_format, extractor=extractor, text_lines=text_lines)
 
     def expand(self, pbegin):
         files = (pbegin
                  | "Match" >> fileio.MatchFiles(self.pattern)
                  | "Reshuffle files" >> beam.Reshuffle()
                  | "Open" >> fileio.ReadMatches(compression=CompressionTypes.UNCOMPRESSED))
-        return files | "Parse" >> beam.ParDo(ReadJsonlFile(**self.kwargs)).with_outputs(
+        return files | "Parse" >> beam.ParDo(ReadFile(**self.kwargs)).with_outputs(
             records.DEAD_LETTER_TAG, main="docs")
 
 

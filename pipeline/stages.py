@@ -19,7 +19,7 @@ from apache_beam.pvalue import AsDict
 
 from pipeline.progress import Progress
 from pipeline import records
-from quality import normalize, signals
+from quality import normalize, signals, url
 from quality.langid import LanguageIdentifier
 from quality.rules import Policy
 
@@ -42,8 +42,9 @@ class Annotate(beam.DoFn):
     """Normalizes the text and records every signal on the document; drops nothing."""
 
     def __init__(self, quality_model: str | None = None, progress_seconds: float = 0.0,
-                 workers: int = 1):
+                 workers: int = 1, url_blocklist: str | None = None):
         self.quality_model = quality_model
+        self.url_blocklist, self.blocklist = url_blocklist, None
         self.langid = None
         self.classifier = None
         self.failures = Metrics.counter("annotate", "dead_letters")
@@ -55,6 +56,8 @@ class Annotate(beam.DoFn):
             from quality.classifier import QualityClassifier
 
             self.classifier = QualityClassifier(local_copy(self.quality_model))
+        if self.url_blocklist:
+            self.blocklist = url.Blocklist.read(local_copy(self.url_blocklist))
 
     def process(self, doc, total_docs=None):
         if self.progress_seconds > 0:
@@ -69,6 +72,10 @@ class Annotate(beam.DoFn):
             (lang, score), = self.langid.predict([text])
             sig["lang"] = lang
             sig["lang_score"] = round(score, LANG_SCORE_DECIMALS)
+            if doc.get("url"):
+                sig.update(url.url_signals(doc["url"]))
+                if self.blocklist is not None:
+                    sig[url.BLOCKED] = int(self.blocklist.blocked(doc["url"]))
             if self.classifier is not None:
                 from quality.classifier import SIGNAL
 

@@ -11,8 +11,9 @@ set's name, the function that computes its signals and the rules that read them,
 - the presets (`quality.policy.preset`) take their rules from here, and a newcomer finds any rule
   by its name (`find_rule`).
 
-Two sets are recorded by models outside this function: the language identifier's (`quality.langid`)
-and, with `--quality_model`, the fastText quality classifier's (`quality.classifier`).
+Sets recorded outside this function: the language identifier's (`quality.langid`), the URL's
+(`quality.url`; with `--url_blocklist`, the blocklist's) and, with `--quality_model`, the fastText
+quality classifier's (`quality.classifier`).
 A new rule set is one entry here: its function, its rules.
 """
 
@@ -22,7 +23,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from quality import c4, classifier, fineweb, gopher, langid
+from quality import c4, classifier, fineweb, gopher, langid, url
 from quality.rules import Rule
 from quality.text import Units
 
@@ -89,6 +90,10 @@ SIGNAL_SETS: tuple[SignalSet, ...] = (
               c4.FINEWEB_RULES, source="datatrove C4QualityFilter, FineWeb's settings"),
     SignalSet("fineweb", _fineweb, fineweb.RULES, source="datatrove FineWebQualityFilter"),
     SignalSet("lang", None, langid.language_rules(), names=langid.SIGNALS, source=langid.SOURCE),
+    # From the document's URL (documents without one have none): quality.url.
+    SignalSet("url", None, names=url.SIGNALS, source=url.SOURCE),
+    SignalSet("url_blocklist", None, (url.BLOCKLIST_RULE,), names=(url.BLOCKED,),
+              needs="--url_blocklist", source=url.SOURCE),
     # No preset rule: a policy keeps a top fraction of its score (YAML `top_fraction`).
     SignalSet("fasttext_quality", None, names=(classifier.SIGNAL,), needs="--quality_model",
               source="fastText classifier trained by quality.train_classifier"),
@@ -126,11 +131,12 @@ def set_names(name: str) -> frozenset[str]:
     return frozenset(s.compute(Annotation("A probe text.")) if s.compute else s.names)
 
 
-def recorded_signals(quality_model: bool = False) -> frozenset[str]:
+def recorded_signals(quality_model: bool = False, url_blocklist: bool = False) -> frozenset[str]:
     """Every signal name the annotate stage records on a document; the quality classifier's
-    only with a quality model."""
+    only with a quality model, the blocklist's only with a blocklist."""
+    given = {"--quality_model": quality_model, "--url_blocklist": url_blocklist}
     return frozenset().union(*(set_names(s.name) for s in SIGNAL_SETS
-                               if s.needs is None or quality_model))
+                               if s.needs is None or given.get(s.needs)))
 
 
 def needs(signal: str) -> str | None:

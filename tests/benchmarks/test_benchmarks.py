@@ -86,3 +86,14 @@ def test_loader_scaling_quick_mode(capsys):
     assert one_stream[2]["max_shards_read"] == one_stream[1]["max_shards_read"] == 8
     assert parted[2]["max_shards_read"] < 8 and parted[2]["max_MB_read"] < one_stream[2]["max_MB_read"]
     assert all(r["sequences"] > 0 for r in rows)
+
+
+def test_extraction_quality_quick_mode_scores_each_extractor(capsys):
+    from benchmarks import extraction_quality
+    from pipeline import web
+
+    assert extraction_quality.main(["--quick"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["extractor"] for r in rows] == list(web.EXTRACTORS)
+    for r in rows:  # two real pages with their rst sources: the text is found, navigation is not
+        assert r["pages"] == 2 and r["recall"] > 0.7 and r["precision"] > 0.7, r

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from quality import policy, signals
+from quality import policy, signals, url
 from quality.classifier import SIGNAL
 
 
 def test_every_registered_rule_reads_a_recorded_signal_and_names_are_unique():
-    known = signals.recorded_signals(quality_model=True)
+    known = signals.recorded_signals(quality_model=True, url_blocklist=True)
     names = [r.name for s in signals.SIGNAL_SETS for r in s.rules]
     assert len(names) == len(set(names)), "a drop reason must name one rule"
     for s in signals.SIGNAL_SETS:
@@ -25,7 +25,8 @@ def test_text_signals_are_the_computed_sets_in_registry_order():
     for text in texts:
         assert list(signals.text_signals(text)) == expected
     computed = frozenset(expected)
-    assert signals.recorded_signals() == computed | set(signals.LANGUAGE_SIGNALS)
+    assert signals.recorded_signals() == computed | set(signals.LANGUAGE_SIGNALS) | set(url.SIGNALS)
+    assert signals.recorded_signals(url_blocklist=True) == signals.recorded_signals() | {url.BLOCKED}
     assert signals.recorded_signals(True) == signals.recorded_signals() | {SIGNAL}
 
 
