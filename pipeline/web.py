@@ -155,6 +155,9 @@ def read_warc(stream, *, path: str, source: str, max_doc_bytes: int, max_record_
             content_type = (http.get_header("Content-Type") if http is not None else None) or ""
             meta["content_type"] = content_type or None
             head = body[:records.DEAD_LETTER_HEAD_CHARS].decode("utf-8", "replace")
+            if http is None:  # warcio parses HTTP headers only for http(s) target URIs
+                yield position, "not an HTTP response (no HTTP headers)", len(body), head
+                continue
             if status != "200":
                 location = http.get_header("Location") if http is not None else None
                 reason = f"HTTP status {status}" + (f" (redirect to {location})" if location else "")

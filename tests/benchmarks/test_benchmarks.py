@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 from benchmarks import stress_runs
 from pipeline.__main__ import SAMPLE
@@ -97,3 +98,21 @@ def test_extraction_quality_quick_mode_scores_each_extractor(capsys):
     assert [r["extractor"] for r in rows] == list(web.EXTRACTORS)
     for r in rows:  # two real pages with their rst sources: the text is found, navigation is not
         assert r["pages"] == 2 and r["recall"] > 0.7 and r["precision"] > 0.7, r
+
+
+def test_web_corpus_builder_writes_warc_and_wet_the_readers_read_back(tmp_path):
+    from benchmarks import web_corpus
+    from pipeline import web
+
+    html = Path(__file__).resolve().parents[1] / "data" / "html"
+    records = [{"id": f"r{i}", "text": f"Text number {i}.", "url": f"https://x.org/{i}"} for i in range(5)]
+    with gzip.open(tmp_path / "c.jsonl.gz", "wt") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in records))
+    assert web_corpus.main(["--html", str(html), "--jsonl", str(tmp_path / "*.jsonl.gz"),
+                            "--out", str(tmp_path / "web")]) == 0
+    found = []
+    for path in sorted((tmp_path / "web").glob("*.gz")):
+        with open(path, "rb") as stream:
+            found += [r for _, r, _, _ in web.read_warc(stream, path=str(path), source="s",
+                      max_doc_bytes=1 << 20, max_record_bytes=1 << 22, extractor="resiliparse")]
+    assert len(found) == len(list(html.glob("*.html"))) + 5 and all(isinstance(d, dict) for d in found)
