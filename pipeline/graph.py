@@ -80,7 +80,8 @@ def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
             input_pattern, text_field=opts.text_field, id_field=opts.id_field,
             max_doc_bytes=opts.max_doc_bytes, max_record_bytes=opts.max_record_bytes,
             sample_fraction=opts.sample_fraction, input_format=opts.input_format,
-            extractor=opts.extractor, text_lines=opts.text_lines)
+            extractor=opts.extractor, text_lines=opts.text_lines,
+            split_bytes=opts.split_bytes)
         unique = read.docs | "Unique ids" >> stages.DedupIds()
         to_annotate = AsSingleton(unique.docs | "Count to annotate" >> beam.combiners.Count.Globally())
         annotate = stages.Annotate(opts.quality_model, opts.progress_seconds, _workers(p.options),

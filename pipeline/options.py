@@ -9,7 +9,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipeline.dedup.keys import DEFAULT_MAX_ROUNDS
 from pipeline.progress import PROGRESS_SECONDS
 from pipeline.read import INPUT_FORMATS
-from pipeline.web import DEFAULT_EXTRACTOR, EXTRACTORS
+from pipeline.web import DEFAULT_EXTRACTOR, DEFAULT_SPLIT_BYTES, EXTRACTORS
 from quality import minhash
 
 # Records and documents above these sizes are dead-lettered rather than held in memory: a
@@ -51,6 +51,10 @@ class SieveOptions(PipelineOptions):
                             help="Main-text extractor for WARC HTML responses.")
         parser.add_argument("--text_lines", default=False, type=_bool,
                             help="Plain-text input: one document per non-blank line, not per file.")
+        parser.add_argument("--split_bytes", type=int, default=DEFAULT_SPLIT_BYTES,
+                            help="Read a gzipped WARC or WET file larger than this in ranges of "
+                                 "about this many bytes (cut at gzip members), on any worker; "
+                                 "0: each file whole. The output is the same either way.")
         parser.add_argument("--output", default="out", help="Output directory (any Beam file system).")
         parser.add_argument("--policy", default="gopher",
                             help="Selection policy: a preset (none, lang, gopher) or a YAML file.")
@@ -156,13 +160,13 @@ def _bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
-# Sieve options that do not change the corpus: where it goes, a side output, the exit rule and
-# whether the launcher waits.
+# Sieve options that do not change the corpus: where it goes, a side output, the exit rule,
+# whether the launcher waits and how input files are split among workers.
 # The manifest records every other option of SieveOptions, so a new option is recorded unless it
 # is named here; runner options are Beam's, not SieveOptions', so the manifest is the same
 # whatever runner or worker count made it.
 NOT_CORPUS_OPTIONS = frozenset({"output", "write_annotated", "max_failure_fraction", "wait",
-                                "plan", "plan_workers", "progress_seconds"})
+                                "plan", "plan_workers", "progress_seconds", "split_bytes"})
 
 
 def corpus_config_keys() -> tuple[str, ...]:

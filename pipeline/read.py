@@ -230,14 +230,14 @@ class ReadFile(beam.DoFn):
         return beam.pvalue.TaggedOutput(records.DEAD_LETTER_TAG, records.dead_letter(
             f"{path}:{line_no}", records.READ_STAGE, error, nbytes, head, file=path, line=line_no))
 
-    def process(self, readable_file):
-        path = readable_file.metadata.path
+    def process(self, file_range):
+        path, start, end = file_range
         fmt = file_format(path, self.input_format)
         if fmt == "parquet":
             yield from self._parquet(path)
             return
         if fmt in ("warc", "wet", "text"):
-            yield from self._web(path, fmt)
+            yield from self._web(path, fmt, start, end)
             return
         line_no = 0
         try:
@@ -288,13 +288,15 @@ class ReadFile(beam.DoFn):
         """In --sample_fraction's sample (everything when it is 1)."""
         return self.sample_fraction >= 1 or in_sample(path, line_no, self.sample_fraction)
 
-    def _web(self, path, fmt):
-        """WARC and WET files (warcio decompresses them itself) and plain text."""
+    def _web(self, path, fmt, start=0, end=None):
+        """WARC and WET files, whole or bytes [start, end) of them (`SplitFile`; warcio
+        decompresses them itself), and plain text."""
         try:
-            stream = (FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+            stream = (web.ByteRange(FileSystems.open(
+                path, compression_type=CompressionTypes.UNCOMPRESSED), start, end)
                       if fmt != "text" else _open_decompressed(path))
         except Exception as e:
-            yield self._dead(path, 0, f"cannot open: {type(e).__name__}: {e}", 0)
+            yield self._dead(path, start, f"cannot open: {type(e).__name__}: {e}", 0)
             return
         # A text file that is one document is named by its folder (the corpus) and file name.
         source = (PurePosixPath(path.replace("\\", "/")).parent.name or "text"
@@ -373,25 +375,54 @@ class ReadFile(beam.DoFn):
                 return skipped
 
 
+class SplitFile(beam.DoFn):
+    """A matched file -> the (path, start, end) byte ranges to read it in: a gzipped WARC or
+    WET file over `split_bytes` in ranges of whole gzip members (`web.split_ranges`), any
+    other file whole (start 0, end None). Beam's ReadAllFromText splits text the same way
+    (expand into ranges, reshuffle, read each range)."""
+
+    def __init__(self, split_bytes: int, input_format: str = "auto"):
+        self.split_bytes, self.input_format = split_bytes, input_format
+        self.ranges = Metrics.counter("read", "ranges")
+
+    def process(self, metadata):
+        path, size = metadata.path, metadata.size_in_bytes
+        # a directory the glob matched is skipped, as fileio.ReadMatches skips it
+        ranges = [] if path.endswith(("/", "\\")) else [(0, None)]
+        if (ranges and file_format(path, self.input_format) in ("warc", "wet") and path.endswith(".gz")
+                and self.split_bytes > 0 and size > self.split_bytes):
+            try:
+                with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                    ranges = web.split_ranges(io.BufferedReader(f, _READ_CHUNK), size,
+                                              self.split_bytes)
+            except Exception:  # unreadable: read whole, where the reader dead-letters it
+                ranges = [(0, None)]
+        self.ranges.inc(len(ranges))
+        for start, end in ranges:
+            yield path, start, end
+
+
 class ReadDocuments(beam.PTransform):
     """Glob -> (documents, dead letters)."""
 
     def __init__(self, pattern: str, *, text_field="text", id_field="id",
                  max_doc_bytes: int, max_record_bytes: int, sample_fraction: float = 1.0,
                  input_format: str = "auto", extractor: str = web.DEFAULT_EXTRACTOR,
-                 text_lines: bool = False):
+                 text_lines: bool = False, split_bytes: int = web.DEFAULT_SPLIT_BYTES):
         super().__init__()
         self.pattern = pattern
+        self.split_bytes = split_bytes
         self.kwargs = dict(text_field=text_field, id_field=id_field, max_doc_bytes=max_doc_bytes,
                            max_record_bytes=max_record_bytes, sample_fraction=sample_fraction,
                            input_format=input_format, extractor=extractor, text_lines=text_lines)
 
     def expand(self, pbegin):
-        files = (pbegin
-                 | "Match" >> fileio.MatchFiles(self.pattern)
-                 | "Reshuffle files" >> beam.Reshuffle()
-                 | "Open" >> fileio.ReadMatches(compression=CompressionTypes.UNCOMPRESSED))
-        return files | "Parse" >> beam.ParDo(ReadFile(**self.kwargs)).with_outputs(
+        ranges = (pbegin
+                  | "Match" >> fileio.MatchFiles(self.pattern)
+                  | "Reshuffle files" >> beam.Reshuffle()
+                  | "Split" >> beam.ParDo(SplitFile(self.split_bytes, self.kwargs["input_format"]))
+                  | "Reshuffle ranges" >> beam.Reshuffle())
+        return ranges | "Parse" >> beam.ParDo(ReadFile(**self.kwargs)).with_outputs(
             records.DEAD_LETTER_TAG, main="docs")
 
 

@@ -12,12 +12,20 @@ only with HTTP status 200 and an HTML content type; anything else (a redirect, a
 record over the size bound, a page no extractor finds text in) is dead-lettered with its reason.
 A truncated or corrupt stream keeps the records before the damage and dead-letters the rest as
 one record naming the error, as the JSONL reader does.
+
+A gzipped WARC or WET file (gzip per record, as Common Crawl writes them) larger than
+`--split_bytes` is read in ranges by different workers: `split_ranges` inflates the file once to
+find where each gzip member starts and cuts the file at member boundaries, and `read_warc` on a
+`ByteRange` reads the records whose member starts inside it. Positions are absolute file
+offsets, so the documents and dead letters are the same whatever the split.
 """
 
 from __future__ import annotations
 
 import codecs
+import io
 import re
+import zlib
 from collections.abc import Iterator
 
 from pipeline import records
@@ -38,6 +46,109 @@ META_SNIFF_BYTES = 1024
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 TEXT_LINES_POSITION = "line"  # --text_lines: one document per line
+
+
+# A gzipped WARC or WET file larger than this is read in ranges of about this many compressed
+# bytes, each by any worker. 64 MiB is what Beam's ReadAllFromText splits text files into
+# (apache_beam.io.textio.ReadAllFromText.DEFAULT_DESIRED_BUNDLE_SIZE); a Common Crawl WARC file
+# (about 1 GB) becomes about 16 ranges.
+DEFAULT_SPLIT_BYTES = 64 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+_INDEX_FEED_BYTES = 1 << 20  # compressed bytes read at a time while indexing members
+_INDEX_STEP_OUTPUT = 4 << 20  # at most this much inflated (and discarded) per step
+
+
+def gzip_members(stream) -> Iterator[int]:
+    """The byte offset at which each sound gzip member of `stream` starts, found by inflating it
+    once (the output is discarded, a bounded step at a time, so a bomb costs time, not memory).
+
+    A member's offset is yielded only once it has inflated to its end with a good checksum, and
+    the scan stops at the first damage (a corrupt or truncated member, bytes that are not gzip).
+    So a range never starts at damage: the damage is read after a sound member by the last
+    range, exactly as a read of the whole file meets it, and dead-lettered the same way."""
+    pos, buf, dobj, at_end = 0, b"", None, False
+    while True:
+        if len(buf) < len(_GZIP_MAGIC) and not at_end:
+            more = stream.read(_INDEX_FEED_BYTES)
+            at_end = not more
+            buf += more
+            continue
+        if dobj is None:  # at a member boundary
+            if not buf.startswith(_GZIP_MAGIC):
+                return  # the end, or data that is not gzip (trailing junk, padding)
+            member_start = pos
+            dobj = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            dobj.decompress(buf, _INDEX_STEP_OUTPUT)
+        except zlib.error:
+            return
+        if dobj.eof:
+            yield member_start
+            rest = dobj.unused_data
+            pos, buf, dobj = pos + len(buf) - len(rest), rest, None
+            continue
+        rest = dobj.unconsumed_tail
+        pos, buf = pos + len(buf) - len(rest), rest
+        if not buf:
+            if at_end:
+                return  # truncated inside a member
+            more = stream.read(_INDEX_FEED_BYTES)
+            at_end = not more
+            buf = more
+
+
+def split_ranges(stream, size: int, split_bytes: int) -> list[tuple[int, int | None]]:
+    """A gzipped WARC or WET file of `size` bytes as [start, end) ranges of whole, sound gzip
+    members, each at least `split_bytes` long but the last, which runs to the end of the file
+    (None) and holds any damage."""
+    if size <= split_bytes:
+        return [(0, None)]
+    ranges, start = [], 0
+    for offset in gzip_members(stream):
+        if offset - start >= split_bytes:
+            ranges.append((start, offset))
+            start = offset
+    return ranges + [(start, None)]
+
+
+# warcio reads its input in blocks of this many bytes (warcio.utils.BUFF_SIZE).
+WARCIO_BLOCK = 16384
+
+
+class ByteRange(io.RawIOBase):
+    """Bytes [start, end) of a seekable file (end None: to its end), telling absolute offsets,
+    so warcio's record offsets are file offsets.
+
+    No read crosses a multiple of WARCIO_BLOCK in the file: warcio's handling of a damaged gzip
+    member depends on where its block reads fall (an error in a member's first block is retried
+    as uncompressed data; a later one ends the member quietly), so every range must present a
+    member's bytes in the same blocks as a read of the whole file does."""
+
+    def __init__(self, raw, start: int, end: int | None):
+        self._raw, self._end = raw, end
+        if start:
+            raw.seek(start)
+        self._pos = start
+
+    def readable(self):
+        return True
+
+    def tell(self):
+        return self._pos
+
+    def read(self, size=-1):
+        to_block = WARCIO_BLOCK - self._pos % WARCIO_BLOCK
+        size = to_block if size is None or size < 0 else min(size, to_block)
+        if self._end is not None:
+            size = min(size, self._end - self._pos)
+        data = self._raw.read(size) if size > 0 else b""
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buffer):
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
 
 
 def _codec(name: str | None) -> str | None:
@@ -117,9 +228,8 @@ def read_warc(stream, *, path: str, source: str, max_doc_bytes: int, max_record_
     """WARC `response` records (HTML main text) and WET `conversion` records, as documents."""
     from warcio.archiveiterator import ArchiveIterator
 
-    records_seen = 0
     iterator = ArchiveIterator(stream, check_digests=False)
-    position = 0
+    failed_at = None
     try:
         for record in iterator:
             kind = record.rec_type
@@ -132,7 +242,6 @@ def read_warc(stream, *, path: str, source: str, max_doc_bytes: int, max_record_
             position = iterator.get_record_offset()
             if not keep(position):
                 continue
-            records_seen += 1
             headers = record.rec_headers
             url = headers.get_header("WARC-Target-URI")
             record_id = headers.get_header("WARC-Record-ID") or f"{path}:{position}"
@@ -141,6 +250,7 @@ def read_warc(stream, *, path: str, source: str, max_doc_bytes: int, max_record_
                 yield position, f"record exceeds max_record_bytes={max_record_bytes}", len(body), ""
                 continue
             if missing:  # warcio ends a cut-short gzip member quietly: the record's length says so
+                failed_at = position
                 raise EOFError(f"record at byte {position} ends {missing} bytes short of its "
                                f"Content-Length {record.length}")
             doc_id = f"{source}/{record_id.strip('<>').removeprefix('urn:uuid:')}"
@@ -180,8 +290,10 @@ def read_warc(stream, *, path: str, source: str, max_doc_bytes: int, max_record_
                 result = f"no main text found by {extractor}"
             yield position, result, len(body), head
     except Exception as e:  # truncated gzip, a broken record header: the rest of the file
-        yield position + 1, (f"corrupt or truncated WARC after {records_seen} records: "
-                             f"{type(e).__name__}: {e}"), 0, ""
+        # from the start of the record that failed (warcio's offset of the record it is on),
+        # an absolute offset, so the dead letter is the same whatever range read it
+        at = failed_at if failed_at is not None else iterator.offset
+        yield at, f"corrupt or truncated WARC from byte {at}: {type(e).__name__}: {e}", 0, ""
 
 
 def read_text(stream, *, path: str, source: str, max_doc_bytes: int, max_record_bytes: int,

@@ -32,7 +32,7 @@ def _response(writer, url, body, content_type="text/html; charset=utf-8", status
     writer.write_record(record)
 
 
-def build_warc(path: Path) -> dict:
+def build_warc(path: Path, truncated: bool = True) -> dict:
     """Three real pages (one re-encoded as windows-1252, said only in the HTTP header), a PNG, a
     redirect, a request record (not an input record) and a truncated last record."""
     buf = io.BytesIO()
@@ -52,7 +52,7 @@ def build_warc(path: Path) -> dict:
     writer.write_record(req)
     last = io.BytesIO()
     _response(WARCWriter(last, gzip=True), "https://docs.example.org/cut", PAGES[0].read_bytes())
-    path.write_bytes(buf.getvalue() + last.getvalue()[: len(last.getvalue()) // 2])
+    path.write_bytes(buf.getvalue() + (last.getvalue()[: len(last.getvalue()) // 2] if truncated else b""))
     return {"pages": len(PAGES), "records": len(PAGES) + 2}  # + PNG, redirect; a request is no input record
 
 
@@ -93,7 +93,7 @@ def test_warc_pages_become_documents_and_the_rest_named_dead_letters(tmp_path, e
     assert ident["kept"] == counts["pages"] and ident["dead_letter"] == 3
     errors = sorted(d["error"] for d in _letters(out))
     assert errors[0].startswith("HTTP status 301 (redirect to https://docs.example.org/new)")
-    assert errors[1].startswith("corrupt or truncated WARC after")
+    assert errors[1].startswith("corrupt or truncated WARC from byte")
     assert errors[2] == "not HTML: content type 'image/png'"
     texts = _kept_texts(out)
     assert len(texts) == counts["pages"]
@@ -173,3 +173,87 @@ def test_url_blocklist_is_the_first_rule_and_names_its_drops(tmp_path):
     assert dropped["reason"] == "url_blocklist" and dropped["signals"]["url.blocklisted"] == 1
     kept = [r for r in ledger if r["outcome"] == "kept"]
     assert {r["signals"]["url.domain"] for r in kept} == {"docs.example.org"}
+
+
+def _damaged_warc(path: Path, where: str = "middle") -> None:
+    """build_warc's records, then a 40 KB one whose gzip member is damaged (`where`: in its
+    first block, in the middle, or only its CRC), two sound pages after it and junk."""
+    import random
+
+    build_warc(path, truncated=False)
+    body = path.read_bytes()
+    rng = random.Random(7)
+    big = PAGES[0].read_bytes() + bytes(rng.getrandbits(8) for _ in range(40_000))
+    bad = io.BytesIO()
+    _response(WARCWriter(bad, gzip=True), "https://docs.example.org/bad", big)
+    bad = bytearray(bad.getvalue())
+    bad[{"start": 40, "middle": len(bad) // 2, "crc": len(bad) - 6}[where]] ^= 0xFF
+    after = io.BytesIO()
+    for page in PAGES[:2]:
+        _response(WARCWriter(after, gzip=True), f"https://docs.example.org/after/{page.name}",
+                  page.read_bytes())
+    path.write_bytes(body + bytes(bad) + after.getvalue() + b"not gzip at all")
+
+
+def _read_all(path: Path, ranges) -> list:
+    found = []
+    for start, end in ranges:
+        with open(path, "rb") as f:
+            found += list(web.read_warc(web.ByteRange(f, start, end), path=str(path), source="crawl",
+                                        max_doc_bytes=1 << 20, max_record_bytes=1 << 22,
+                                        extractor=web.DEFAULT_EXTRACTOR))
+    return found
+
+
+@pytest.mark.parametrize("damage", ["truncated", "start", "middle", "crc"])
+def test_warc_ranges_read_exactly_the_records_of_the_whole_file(tmp_path, damage):
+    from warcio.archiveiterator import ArchiveIterator
+
+    path = tmp_path / "crawl.warc.gz"
+    build_warc(path) if damage == "truncated" else _damaged_warc(path, damage)
+    data = path.read_bytes()
+    members = list(web.gzip_members(io.BytesIO(data)))
+    with open(path, "rb") as f:  # the sound members are where warcio finds its records
+        it = ArchiveIterator(f)
+        offsets = []
+        try:
+            for _ in it:
+                offsets.append(it.get_record_offset())
+        except Exception:
+            pass
+    assert members == offsets[: len(members)] and len(members) == 6  # 3 pages, png, 301, request
+    ranges = web.split_ranges(io.BytesIO(data), len(data), split_bytes=1)
+    assert ranges == [*zip([0, *members[1:]], members[1:]), (members[-1], None)]
+    assert web.split_ranges(io.BytesIO(data), len(data), split_bytes=len(data)) == [(0, None)]
+    whole = _read_all(path, [(0, None)])
+    assert _read_all(path, ranges) == whole
+    for split in (5_000, 9_000, 60_000):
+        assert _read_all(path, web.split_ranges(io.BytesIO(data), len(data), split)) == whole
+    errors = [r for _, r, _, _ in whole if isinstance(r, str)]
+    assert sum(e.startswith("corrupt or truncated WARC from byte") for e in errors) == 1
+
+
+def _outputs(out: Path) -> dict:
+    files = [*sorted((out / "shards").glob("*.tar")), out / "manifest.json",
+             *sorted((out / "ledger").glob("*.jsonl")), *sorted((out / "dead_letter").glob("*.jsonl"))]
+    assert len(files) > 3
+    return {f.relative_to(out).as_posix(): f.read_bytes() for f in files}
+
+
+def test_split_warc_job_writes_the_same_corpus_as_whole_files(tmp_path):
+    """A WARC read in one range per gzip member by 2 worker processes, against whole files in
+    process: byte-identical shards, manifest, ledger and dead letters."""
+    corpus = tmp_path / "in"
+    corpus.mkdir()
+    build_warc(corpus / "a.warc.gz")
+    _damaged_warc(corpus / "b.warc.gz")
+    common = ["--input", str(corpus / "*.warc.gz"), "--policy", "none", "--vocab_size", "300",
+              "--near_dedup", "false"]
+    whole = run([*common, "--output", str(tmp_path / "whole"), "--split_bytes", "0"])
+    split = run([*common, "--output", str(tmp_path / "split"), "--split_bytes", "1",
+                 "--direct_running_mode=multi_processing", "--direct_num_workers=2"])
+    assert whole["identity_holds"] and split["identity_holds"]
+    assert whole["identity"] == split["identity"]
+    # each file: the redirect, the PNG and the damaged rest (truncated; corrupt, pages and junk)
+    assert whole["identity"]["docs"]["dead_letter"] == 3 + 3
+    assert _outputs(tmp_path / "whole") == _outputs(tmp_path / "split")
