@@ -5,11 +5,12 @@ The modules, in the order data flows through them:
     data.py        webdataset stream over a manifest's shards: one seeded global order per
                    epoch, packed into numbered sequences, batches dealt to DDP ranks and
                    DataLoader workers so the order never depends on them; resumable state
-    objectives.py  load-time objectives (mlm, wwm, span, t5, sop, clm, prefix) as vectorized
+    objectives.py  load-time objectives (mlm, wwm, span, t5, sop, electra, clm, prefix), vectorized
                    numpy functions of (tokens, sentence starts, seed, epoch, sequence index)
     config.py      TrainConfig (what a run is asked to do), the objective's model kind, autocast
     model.py       one compact transformer family (nanoGPT shape, one shared Block): encoder
-                   (MLM and SOP heads), decoder (causal or prefix-LM mask), encoder-decoder (T5)
+                   (MLM and SOP heads; ELECTRA generator + discriminator), decoder (causal or
+                   prefix-LM mask), encoder-decoder (T5); ALBERT's factorized embedding
     train.py       the training loop: AdamW, warmup + cosine decay, accumulation, clipping, bf16,
                    compile, DDP, logs with tokens/s and MFU, exact-resume checkpoints
     checkpoint.py  save and load runs (torch.load with weights_only=True)

@@ -69,8 +69,21 @@ def parse_args(argv=None) -> TrainConfig:
                         "~110M with a 32k vocabulary); default: %(default)s")
     p.add_argument("--model_kind", choices=KINDS, default=DEFAULTS["model_kind"],
                    help="encoder, decoder or encdec; default (and the only choice): the "
-                        "objective's: mlm/wwm/span/sop -> encoder, clm/prefix -> decoder, "
+                        "objective's: mlm/wwm/span/sop/electra -> encoder, clm/prefix -> decoder, "
                         "t5 -> encdec")
+    p.add_argument("--embedding_dim", type=int, default=DEFAULTS["embedding_dim"], metavar="E",
+                   help="ALBERT's factorized embedding: token and position embeddings of size E "
+                        "(e.g. 128) projected to the hidden size, and back before the tied "
+                        "output projection (default: the hidden size, no projection)")
+    p.add_argument("--generator_fraction", type=float, default=DEFAULTS["generator_fraction"],
+                   help="electra: the generator's width as a share of the discriminator's, "
+                        "same depth, embeddings tied (default: 0.25, ELECTRA's reference code)")
+    p.add_argument("--init", metavar="CHECKPOINT", default=DEFAULTS["init"],
+                   help="start from this checkpoint's model weights (e.g. general pretraining, "
+                        "then continue on a task's own text: task-adaptive pretraining); the "
+                        "architecture is the checkpoint's, and the optimizer, schedule and data "
+                        "start afresh. OUT_DIR must use the checkpoint's tokenizer "
+                        "(python -m pipeline --tokenizer GENERAL_OUT/tokenizer.model)")
     p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"],
                    help="dropout probability (default: the preset's, 0.0)")
     p.add_argument("--seq_len", type=int, default=DEFAULTS["seq_len"],
@@ -86,6 +99,11 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--tokens", type=float, default=DEFAULTS["tokens"],
                    help="training budget in packed input tokens (e.g. 2e8); sets --steps to "
                         "ceil(tokens / tokens per step)")
+    p.add_argument("--flops", type=float, default=DEFAULTS["flops"],
+                   help="training budget in FLOPs (e.g. 1e15), as the model counts them "
+                        "(forward + backward, the run's first line prints FLOPs per token); "
+                        "sets --steps to ceil(flops / (FLOPs per token x tokens per step)), so "
+                        "objectives and models of different cost get equal compute")
     p.add_argument("--stop_at_step", type=int, default=DEFAULTS["stop_at_step"],
                    help="stop and checkpoint after this step, the schedule still that of "
                         "--steps/--tokens (for runs in chunks; --resume continues)")
@@ -117,7 +135,8 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--objective", choices=list(objectives.OBJECTIVES), default=DEFAULTS["objective"],
                    help="load-time objective (default: %(default)s): mlm (RoBERTa), wwm "
                         "(whole words), span (SpanBERT), sop (ALBERT SOP + MLM), clm (causal "
-                        "LM), prefix (prefix LM), t5 (span corruption, encoder-decoder)")
+                        "LM), prefix (prefix LM), t5 (span corruption, encoder-decoder), electra "
+                        "(ELECTRA replaced-token detection: generator + discriminator)")
     p.add_argument("--param", action="append", type=objective_param, default=[],
                    metavar="NAME=VALUE",
                    help="an objective parameter, repeatable, e.g. --param mask_prob=0.2 "

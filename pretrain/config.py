@@ -24,11 +24,15 @@ class TrainConfig:
     model: str = "tiny"
     model_kind: Optional[str] = None  # default: the objective's (objectives.OBJECTIVES[...].kind)
     dropout: Optional[float] = None   # default: the preset's (0.0)
+    embedding_dim: Optional[int] = None  # ALBERT's factorized embedding size; default: d_model
+    generator_fraction: Optional[float] = None  # electra: generator width share (default 0.25)
+    init: Optional[str] = None        # start from this checkpoint's weights (not its optimizer)
     seq_len: int = 128
     batch_size: int = 16              # sequences per micro-batch per process
     grad_accum: int = 1               # micro-batches per optimizer step
     steps: int = 2000                 # also the horizon of the lr schedule
     tokens: Optional[int] = None      # token budget: sets steps (packed input tokens)
+    flops: Optional[float] = None     # compute budget: sets steps (training FLOPs, model-counted)
     stop_at_step: Optional[int] = None  # stop (and checkpoint) here, keeping the schedule
     max_minutes: float = 2.0
     lr: Optional[float] = None        # default: DEFAULT_LR[model]

@@ -15,6 +15,8 @@ of the objective that trained the model (`objectives.OBJECTIVES`), which follows
              number, so every evaluation (and every arm with the same tokenizer) sees the same
              masks, whatever objective (mlm, wwm, span, sop) the encoder was trained with.
     encdec   T5 span-corruption loss (nats per target token) under fixed noise the same way.
+    electra  (an encoder with a generator) its own loss under fixed masks and sampling noise:
+             generator MLM + 50 x discriminator loss, with both parts and the accuracy.
 
 Downstream probe (`probe`): Reuters-21578 grain and corn (ModApte splits as shipped with Debian's
 `weka`: `usr/share/doc/weka/examples/Reuters{Grain,Corn}-{train,test}.arff`). One fixed recipe:
@@ -151,7 +153,10 @@ def held_out_loss(model, docs: list[dict], *, seq_len: int, special: dict, devic
     `cfg.kind` and call signature) on `docs` (from `read_documents`), by the `evaluation` of
     the objective that trained it (`objectives.OBJECTIVES`; when None, its kind's default)."""
     kind = model.cfg.kind
-    spec = objectives.OBJECTIVES[objective or objectives.KIND_DEFAULT_OBJECTIVE[kind]]
+    if objective is None:
+        objective = ("electra" if getattr(model, "generator", None) is not None
+                     else objectives.KIND_DEFAULT_OBJECTIVE[kind])
+    spec = objectives.OBJECTIVES[objective]
     if spec.kind != kind:
         raise ValueError(f"objective {objective!r} trains a {spec.kind} model, not a {kind}")
     evaluation = spec.evaluation
@@ -168,6 +173,8 @@ def held_out_loss(model, docs: list[dict], *, seq_len: int, special: dict, devic
             rows, seed=EVAL_SEED, epoch=0, index=index, vocab_size=vocab, special_ids=special,
             **params)
         name = evaluation.metric
+        if "sample_u" in out:  # ELECTRA: the model's own losses under fixed masks and noise
+            return _electra_loss(model, out, name, device, autocast, batch_size)
         nll, count = 0.0, 0
         for lo in range(0, len(rows), batch_size):
             x = torch.from_numpy(out["input_ids"][lo:lo + batch_size]).to(device)
@@ -182,6 +189,29 @@ def held_out_loss(model, docs: list[dict], *, seq_len: int, special: dict, devic
         return {name: nll / max(count, 1), "tokens": count, "sequences": len(rows)}
     finally:
         model.train(was_training)
+
+
+def _electra_loss(model, out: dict, name: str, device, autocast, batch_size) -> dict:
+    """Means over the held-out rows of `Transformer.electra_losses`, each batch weighted by its
+    masked tokens (the generator's loss) or its real tokens (the discriminator's)."""
+    sums, masked, real = {"generator_mlm": 0.0, "discriminator": 0.0,
+                          "discriminator_accuracy": 0.0}, 0, 0
+    for lo in range(0, len(out["input_ids"]), batch_size):
+        batch = {k: torch.from_numpy(out[k][lo:lo + batch_size]).to(device)
+                 for k in ("input_ids", "labels", "sample_u")}
+        with autocast():
+            losses = model.electra_losses(**batch)
+        n_masked = int((batch["labels"] != IGNORE_INDEX).sum())
+        n_real = int((batch["input_ids"] != model.cfg.pad_id).sum())
+        sums["generator_mlm"] += float(losses["generator_mlm"]) * n_masked
+        sums["discriminator"] += float(losses["discriminator"]) * n_real
+        sums["discriminator_accuracy"] += float(losses["discriminator_accuracy"]) * n_real
+        masked, real = masked + n_masked, real + n_real
+    result = {"generator_mlm_loss": sums["generator_mlm"] / max(masked, 1),
+              "discriminator_loss": sums["discriminator"] / max(real, 1),
+              "discriminator_accuracy": sums["discriminator_accuracy"] / max(real, 1)}
+    result[name] = result["generator_mlm_loss"] + model.cfg.disc_weight * result["discriminator_loss"]
+    return {**result, "tokens": real, "sequences": len(out["input_ids"])}
 
 
 def _bpb(model, docs, seq_len, special, device, autocast, batch_size) -> dict:
@@ -268,7 +298,7 @@ def features(model, sp, texts: list[str], *, seq_len: int, special: dict, device
              autocast: Callable = contextlib.nullcontext, batch_size: int = PROBE_BATCH) -> torch.Tensor:
     """(N, d) float64 frozen features: mean over tokens (encoder, encdec's encoder) or the last
     token (decoder) of the last hidden states of [bos] + tokens[:seq_len - 2] + [eos]."""
-    kind = model.cfg.kind
+    causal = model.causal_features
     was_training = model.training
     model.eval()
     ids = [[special["bos"]] + sp.encode(t)[:seq_len - 2] + [special["eos"]] for t in texts]
@@ -281,8 +311,8 @@ def features(model, sp, texts: list[str], *, seq_len: int, special: dict, device
         x = x.to(device)
         real = x != special["pad"]
         with autocast():
-            h = model.encode(x, attention_mask=real, causal=kind == "decoder").float()
-        if kind == "decoder":
+            h = model.encode(x, attention_mask=real, causal=causal).float()
+        if causal:
             out.append(h[torch.arange(len(chunk), device=device), real.sum(1) - 1])
         else:
             out.append((h * real[..., None]).sum(1) / real.sum(1, keepdim=True))
@@ -309,7 +339,14 @@ def logistic_probe(train_x, train_y, test_x, test_y, l2: float = PROBE_L2,
     opt.step(closure)
     with torch.no_grad():
         pred = (ts @ w + b > 0).long()
-    truth = torch.as_tensor(test_y, dtype=torch.long)
+    return {**binary_metrics(pred, test_y), "train": len(train_y), "test": len(test_y)}
+
+
+def binary_metrics(pred, truth) -> dict:
+    """Accuracy, precision, recall and F1 of the positive class (1) of 0/1 predictions against
+    0/1 truth, and the majority-class accuracy of the truth (what always guessing one class gets)."""
+    pred = torch.as_tensor(pred, dtype=torch.long)
+    truth = torch.as_tensor(truth, dtype=torch.long)
     tp = int(((pred == 1) & (truth == 1)).sum())
     fp = int(((pred == 1) & (truth == 0)).sum())
     fn = int(((pred == 0) & (truth == 1)).sum())
@@ -318,8 +355,7 @@ def logistic_probe(train_x, train_y, test_x, test_y, l2: float = PROBE_L2,
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     majority = max(float(truth.float().mean()), 1 - float(truth.float().mean()))
     return {"accuracy": float((pred == truth).float().mean()), "precision": precision,
-            "recall": recall, "f1": f1, "majority_accuracy": majority,
-            "train": len(train_y), "test": len(test_y)}
+            "recall": recall, "f1": f1, "majority_accuracy": majority}
 
 
 def probe(model, sp, probe_dir: str, *, seq_len: int, special: dict, device: str = "cpu",

@@ -12,6 +12,12 @@ token embedding tied to the output projection. What differs is the mask and the 
               cross-attention (`Block(cross=True)`: a second attention over the encoder output);
               decoder input = labels shifted right behind `decoder_start_id`; GPT's head
 
+Two options change any kind: `emb_dim` (ALBERT's factorized embedding: tables of size E, a
+projection E -> d after them and, for the tied output of decoders, d -> E before it; the MLM
+head's dense maps d -> E) and `generator_fraction` (ELECTRA, encoders: `self.generator` is a
+narrower encoder of the same depth on the very same embedding modules, `self.rtd` the
+discriminator head; see `electra_losses`).
+
 Kept from RoBERTa/GPT-2: GELU MLP of width 4d, N(0, 0.02) init with residual projections scaled
 by 1/sqrt(2 * layers). Not kept: dropout defaults to 0 (short runs on small data), no token type
 embeddings, T5's relative position buckets (absolute positions serve the short sequences here).
@@ -21,12 +27,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from pipeline.shard_format import SPECIAL_IDS
+from pretrain.objectives import ELECTRA_DISC_WEIGHT
 from pretrain.objectives import IGNORE_INDEX  # labels of positions that are not predicted
 
 KINDS = ("encoder", "decoder", "encdec")
@@ -44,6 +52,14 @@ class ModelConfig:
     kind: str = "encoder"     # one of KINDS
     sop_head: bool = False    # ALBERT's sentence-order classifier on the first position
     decoder_start_id: int = SPECIAL_IDS["bos"]  # encdec: the decoder's first input
+    emb_dim: Optional[int] = None  # ALBERT's factorized embedding size E; None: d_model
+    generator_fraction: float = 0.0  # ELECTRA: generator width / this width; 0: no generator
+    disc_weight: float = ELECTRA_DISC_WEIGHT  # ELECTRA's lambda
+
+
+# ELECTRA's generator heads are 64 wide, as the reference's get_generator_config
+# (num_attention_heads = max(1, hidden_size // 64)); its width and loss weight: pretrain.objectives.
+ELECTRA_HEAD_DIM = 64
 
 
 # Presets (non-embedding parameters, per stack: 12 d^2 per block). "small" 8 x 12 x 512^2 =
@@ -122,7 +138,8 @@ class MLMHead(nn.Module):
 
     def __init__(self, cfg: ModelConfig, tok_emb: nn.Embedding):
         super().__init__()
-        self.dense, self.ln = nn.Linear(cfg.d_model, cfg.d_model), nn.LayerNorm(cfg.d_model)
+        e = cfg.emb_dim or cfg.d_model  # ALBERT: the head maps back to the embedding size
+        self.dense, self.ln = nn.Linear(cfg.d_model, e), nn.LayerNorm(e)
         self.tok_emb = [tok_emb]  # in a list: tied, not registered a second time
         self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
 
@@ -145,19 +162,45 @@ class Transformer(nn.Module):
         if cfg.kind not in KINDS:
             raise ValueError(f"unknown model kind {cfg.kind!r}; known: {', '.join(KINDS)}")
         self.cfg = cfg
-        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model)
+        e = cfg.emb_dim or cfg.d_model
+        self.tok_emb = nn.Embedding(cfg.vocab_size, e)
+        self.pos_emb = nn.Embedding(cfg.max_len, e)
+        # ALBERT (Lan et al. 2020, section 3.1): embeddings of size E projected to the hidden
+        # size (V x E + E x H parameters instead of V x H); decoders map back before the tied
+        # output projection. Not named *proj: the depth-scaled init is for residual projections.
+        self.emb_in = nn.Linear(e, cfg.d_model) if e != cfg.d_model else None
+        self.emb_out = (nn.Linear(cfg.d_model, e) if e != cfg.d_model and cfg.kind != "encoder"
+                        else None)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.d_model)
         if cfg.kind == "encdec":  # self.blocks encode; these decode, attending to the encoding
             self.dec_blocks = nn.ModuleList(Block(cfg, cross=True) for _ in range(cfg.n_layer))
             self.ln_dec = nn.LayerNorm(cfg.d_model)
-        self.head = MLMHead(cfg, self.tok_emb) if cfg.kind == "encoder" else None
+        self.generator, self.rtd = None, None
+        if cfg.generator_fraction:  # ELECTRA: a small MLM generator and a discriminator head
+            if cfg.kind != "encoder":
+                raise ValueError("an ELECTRA generator needs an encoder")
+            width = max(1, int(round(cfg.d_model * cfg.generator_fraction)))
+            heads = max(1, width // ELECTRA_HEAD_DIM)
+            self.generator = Transformer(replace(
+                cfg, d_model=width - width % heads, n_head=heads, emb_dim=e,
+                generator_fraction=0.0, sop_head=False))
+            # Embeddings tied (ELECTRA section 3.2): the generator uses these very modules.
+            self.generator.tok_emb, self.generator.pos_emb = self.tok_emb, self.pos_emb
+            self.generator.head.tok_emb = [self.tok_emb]
+            # get_discriminator_output: dense (hidden, GELU), then one logit per token.
+            self.register_buffer("special_ids", torch.tensor(
+                sorted(set(SPECIAL_IDS.values()) | {cfg.pad_id})), persistent=False)
+            self.rtd = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(),
+                                     nn.Linear(cfg.d_model, 1))
+        self.head = (MLMHead(cfg, self.tok_emb) if cfg.kind == "encoder" and self.rtd is None
+                     else None)
         # ALBERT (Lan et al. 2020, section 3.1): SOP is a 2-way classifier on the first token.
         self.sop = nn.Linear(cfg.d_model, 2) if cfg.sop_head else None
         self.apply(self._init_weights)
-        for name, p in self.named_parameters():  # GPT-2: scale residual projections by depth
+        for name, p in self.named_parameters():
+            # GPT-2: scale residual projections by depth (an ELECTRA generator has the same)
             if name.endswith("proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
@@ -167,6 +210,12 @@ class Transformer(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
+
+    @property
+    def causal_features(self) -> bool:
+        """Whether features are read causally (a decoder's last token) rather than
+        bidirectionally (the mean over tokens): what the probe and fine-tuning pool."""
+        return self.cfg.kind == "decoder"
 
     def num_params(self, non_embedding: bool = True) -> int:
         n = sum(p.numel() for p in self.parameters())
@@ -183,26 +232,38 @@ class Transformer(nn.Module):
         input_len: encoder/decoder tokens; target_len: encdec decoder tokens; predicted: positions
         whose logits are computed (default: every position for decoders and encdec, 15% for
         encoders, whose head runs only at masked positions).
+
+        A factorized embedding (emb_dim E != d) adds its projection E x d at every input token
+        and, for decoders, d x E before the head; the head's vocabulary projection is then V x E.
+        An ELECTRA model adds its generator (an encoder over the same input, MLM head at the
+        masked positions) and runs the discriminator head (d x d + d x 1) at every position.
         """
         c, L, d = self.cfg, self.cfg.n_layer, self.cfg.d_model
-        head = 6 * c.vocab_size * d
+        e = c.emb_dim or d
+        head = 6 * c.vocab_size * e + (6 * d * e if self.emb_out is not None else 0)
         stack = 12 * L * d * d  # parameters of the blocks (biases and norms left out)
+        embed = 6 * e * d if self.emb_in is not None else 0  # per input token
         if c.kind == "encdec":
             T = target_len or input_len
-            enc = 6 * stack * input_len + 12 * L * d * input_len ** 2
-            dec = 6 * (stack + 4 * L * d * d) * T + 12 * L * d * (T ** 2 + T * input_len)
+            enc = (6 * stack + embed) * input_len + 12 * L * d * input_len ** 2
+            dec = (6 * (stack + 4 * L * d * d) + embed) * T + 12 * L * d * (T ** 2 + T * input_len)
             return float(enc + dec + head * (T if predicted is None else predicted))
+        body = (6 * stack + embed) * input_len + 12 * L * d * input_len ** 2
+        if self.generator is not None:
+            return float(body + 6 * (d * d + d) * input_len
+                         + self.generator.flops_per_sequence(input_len, predicted=predicted))
         if predicted is None:
             predicted = input_len * (0.15 if c.kind == "encoder" else 1.0)
         if c.kind == "encoder":
-            head += 6 * d * d  # the MLM head's dense layer
-        return float(6 * stack * input_len + 12 * L * d * input_len ** 2 + head * predicted)
+            head += 6 * d * e  # the MLM head's dense layer
+        return float(body + head * predicted)
 
     def _embed(self, ids):
         T = ids.shape[1]
         if T > self.cfg.max_len:
             raise ValueError(f"sequence length {T} exceeds max_len {self.cfg.max_len}")
-        return self.drop(self.tok_emb(ids) + self.pos_emb(torch.arange(T, device=ids.device)))
+        x = self.tok_emb(ids) + self.pos_emb(torch.arange(T, device=ids.device))
+        return self.drop(self.emb_in(x) if self.emb_in is not None else x)
 
     def encode(self, input_ids, attention_mask=None, attn_mask=None, causal=False):
         """The last hidden states (B, T, d) after ln_f: the features a probe reads.
@@ -224,10 +285,48 @@ class Transformer(nn.Module):
         return self.ln_f(x)
 
     def logits(self, h):
-        return self.head(h) if self.head is not None else F.linear(h, self.tok_emb.weight)
+        if self.head is not None:
+            return self.head(h)
+        if self.rtd is not None:  # ELECTRA's discriminator: one replaced-token logit per token
+            return self.rtd(h).squeeze(-1)
+        return F.linear(self.emb_out(h) if self.emb_out is not None else h, self.tok_emb.weight)
+
+    def electra_losses(self, input_ids, labels, sample_u, attention_mask=None) -> dict:
+        """ELECTRA (Clark et al. 2020, section 2): the generator's MLM loss at the masked
+        positions; its samples replace them (no gradient flows through sampling); the
+        discriminator classifies every real token of the result as original or replaced.
+
+        Sampling is inverse-CDF with sample_u (B, T) uniforms from the objective, so the
+        replacements are a function of (seed, epoch, sequence index) and the generator's
+        weights, never of a device RNG. Special tokens are never sampled. A sample equal to the
+        original counts as original, as in ELECTRA. Returns the losses, the total
+        (mlm + disc_weight * disc) and the discriminator's accuracy.
+        """
+        predicted = labels != IGNORE_INDEX
+        gen = self.generator
+        gen_logits = gen.logits(gen.encode(input_ids, attention_mask)[predicted]).float()
+        mlm = F.cross_entropy(gen_logits, labels[predicted]) if bool(predicted.any()) \
+            else gen_logits.sum() * 0.0
+        with torch.no_grad():
+            probs = torch.softmax(gen_logits, dim=-1)
+            probs[:, self.special_ids.to(probs.device)] = 0.0
+            cdf = probs.cumsum(dim=-1)
+            u = sample_u[predicted].to(cdf.dtype)[:, None] * cdf[:, -1:]
+            sampled = torch.searchsorted(cdf, u).clamp(max=cdf.shape[-1] - 1)[:, 0]
+            fake = input_ids.clone()
+            fake[predicted] = sampled
+            original = torch.where(predicted, labels, input_ids)
+            replaced = (fake != original).float()
+            real = (fake != self.cfg.pad_id) if attention_mask is None else attention_mask.bool()
+        disc_logits = self.logits(self.encode(fake, attention_mask)).float()
+        disc = F.binary_cross_entropy_with_logits(disc_logits[real], replaced[real])
+        accuracy = ((disc_logits[real] > 0).float() == replaced[real]).float().mean()
+        return {"loss": mlm + self.cfg.disc_weight * disc, "generator_mlm": mlm,
+                "discriminator": disc, "discriminator_accuracy": accuracy.detach(),
+                "replaced_share": replaced[real].mean(), "logits": disc_logits}
 
     def forward(self, input_ids, labels=None, attention_mask=None, attn_mask=None,
-                causal=False, sop_labels=None, decoder_input_ids=None):
+                causal=False, sop_labels=None, decoder_input_ids=None, sample_u=None):
         """Returns (logits, loss); loss is the mean cross-entropy over labels != IGNORE_INDEX.
 
         Encoders with labels compute logits only where labels != IGNORE_INDEX (shape (N, vocab),
@@ -236,9 +335,16 @@ class Transformer(nn.Module):
         sop_labels: (B,) 0/1 or IGNORE_INDEX; adds the sentence-order loss (needs sop_head).
         encdec: input_ids are the encoder's; labels the decoder's targets, fed shifted right
         unless decoder_input_ids are given.
+        ELECTRA (generator_fraction > 0): labels and sample_u from the `electra` objective;
+        logits are the discriminator's (B, T) and the loss `electra_losses`' total.
         """
         if self.cfg.kind == "encdec":
             return self._seq2seq(input_ids, labels, attention_mask, decoder_input_ids)
+        if self.generator is not None and labels is not None:
+            if sample_u is None:
+                raise ValueError("an ELECTRA model trains on the electra objective's sample_u")
+            out = self.electra_losses(input_ids, labels, sample_u, attention_mask)
+            return out["logits"], out["loss"]
         h = self.encode(input_ids, attention_mask, attn_mask,
                         causal=causal or (self.cfg.kind == "decoder" and attn_mask is None))
         if labels is None:

@@ -20,6 +20,7 @@ Objectives, by name (`OBJECTIVES`):
     span    SpanBERT span masking (geometric span lengths in words)
     t5      T5 span corruption (sentinels, inputs and targets)
     sop     ALBERT sentence-order prediction, followed by MLM as ALBERT trains it
+    electra ELECTRA replaced-token detection: MLM masks plus the generator's sampling noise
     clm     causal LM (next-token targets)
     prefix  prefix LM: a random split, targets after it, a bidirectional-prefix attention mask
 """
@@ -60,11 +61,24 @@ T5_EXTRA_IDS = 100
 # one document, swapped with probability 0.5.
 SOP_SWAP_PROB = 0.5
 
+# ELECTRA (Clark et al. 2020, section 3.1 and appendix table 6): mask 15% of the tokens (Small and
+# Base); the reference's pretrain_helpers.mask puts [MASK] at 85% of them and leaves 15% as
+# they are (no random tokens: the generator's samples are the replacements).
+ELECTRA_MASK_PROB = 0.15
+ELECTRA_LEAVE_UNMASKED_PROB = 0.15
+ELECTRA_RANDOM_TOKEN_PROB = 0.0
+# The generator keeps the discriminator's depth and takes a fraction of its width (section 3.2:
+# 1/4 to 1/2 of the discriminator's size works best; the reference's configure_pretraining.py
+# generator_hidden_size = 0.25). Its loss weight lambda = 50 (section 3.1).
+ELECTRA_GENERATOR_FRACTION = 0.25
+ELECTRA_DISC_WEIGHT = 50.0
+
 # The label of a position that is not predicted: torch's cross_entropy default ignore_index.
 IGNORE_INDEX = -100
 
 # Random streams: one per use, so objectives fed the same (seed, epoch, index) draw independently.
 _STREAM_MLM, _STREAM_WWM, _STREAM_SPAN, _STREAM_T5, _STREAM_SOP, _STREAM_PREFIX = 1, 2, 3, 4, 5, 6
+_STREAM_ELECTRA = 7
 # Draw numbers inside a stream.
 _DRAW_COUNT, _DRAW_CHOOSE, _DRAW_REPLACE = 0, 1, 3
 
@@ -514,6 +528,28 @@ def sop_mlm(tokens, sentence_starts, *, seed: int, epoch: int, index, vocab_size
 
 
 # ---------------------------------------------------------------------------------------------
+# electra
+
+def electra(tokens, sentence_starts=None, *, seed: int, epoch: int, index, vocab_size: int,
+            special_ids: Mapping[str, int], mask_prob: float = ELECTRA_MASK_PROB,
+            leave_unmasked_prob: float = ELECTRA_LEAVE_UNMASKED_PROB,
+            random_token_prob: float = ELECTRA_RANDOM_TOKEN_PROB) -> dict:
+    """ELECTRA replaced-token detection's input; returns {input_ids, labels, sample_u}.
+
+    The positions are chosen exactly as `mlm` chooses them for the same (seed, epoch, index)
+    (same stream), with ELECTRA's 85% <mask> / 15% unchanged; `sample_u` (B, T) float32 holds
+    one uniform per position from its own stream, with which the model samples the generator's
+    replacement at each masked position (`Transformer.electra_losses`).
+    """
+    out = mlm(tokens, seed=seed, epoch=epoch, index=index, vocab_size=vocab_size,
+              special_ids=special_ids, mask_prob=mask_prob,
+              leave_unmasked_prob=leave_unmasked_prob, random_token_prob=random_token_prob)
+    keys = row_keys(seed, epoch, index, _STREAM_ELECTRA)
+    out["sample_u"] = uniform(keys, 0, out["input_ids"].shape[1]).astype(np.float32)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # clm, prefix
 
 def _next_token_labels(tokens: np.ndarray, pad_id: int) -> np.ndarray:
@@ -577,6 +613,9 @@ class Evaluation:
 
 BITS_PER_BYTE = Evaluation("bpb")
 FIXED_MASK_MLM = Evaluation("mlm_loss", "mlm")
+# ELECTRA's discriminator has no MLM head: its loss (generator MLM + 50 x discriminator) under
+# fixed masks and fixed sampling noise.
+FIXED_NOISE_ELECTRA = Evaluation("electra_loss", "electra")
 # T5's sentinel count must match the vocabulary it was trained with; its noise is its task.
 FIXED_NOISE_T5 = Evaluation("t5_loss", "t5", ("noise_density", "mean_span", "extra_ids"))
 
@@ -630,6 +669,9 @@ OBJECTIVES: dict[str, ObjectiveSpec] = {
                          needs_vocab_size=True, extra_columns=1, packing="doc_sentences",
                          model_inputs=(("sop_labels", "sop_labels"),),
                          model_options=(("sop_head", True),)),
+    "electra": ObjectiveSpec(electra, _MASKING, "encoder", FIXED_NOISE_ELECTRA,
+                             needs_vocab_size=True, model_inputs=(("sample_u", "sample_u"),),
+                             model_options=(("generator_fraction", ELECTRA_GENERATOR_FRACTION),)),
     "clm": ObjectiveSpec(clm, (), "decoder", BITS_PER_BYTE),
     "prefix": ObjectiveSpec(prefix, (), "decoder", BITS_PER_BYTE,
                             model_inputs=(("attention_mask", "attn_mask"),)),

@@ -30,7 +30,7 @@ from pretrain import data, evaluate, files, objectives
 from pretrain.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from pretrain.config import TrainConfig, autocast_for, model_kind
 from pretrain.evaluate import Evaluator
-from pretrain.model import Transformer, preset
+from pretrain.model import ModelConfig, Transformer, preset
 
 METRICS = "metrics.jsonl"
 EVAL_RESULT = "eval.json"
@@ -67,15 +67,62 @@ def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.AdamW:
 
 def build_model(cfg: TrainConfig, manifest: dict) -> Transformer:
     tok = manifest["tokenizer"]
-    vocab = int(tok["vocab_size"])
+    vocab = build_model_vocab(cfg, manifest)  # e.g. T5's sentinels extend the vocabulary
     spec = objectives.OBJECTIVES[cfg.objective]
-    if spec.extra_vocab is not None:  # e.g. T5's sentinels extend the vocabulary
-        vocab += spec.extra_vocab(cfg.objective_params)
+    options = dict(spec.model_options)
+    if cfg.generator_fraction is not None:
+        if "generator_fraction" not in options:
+            raise ValueError(f"--generator_fraction is an electra option, not {cfg.objective!r}'s")
+        options["generator_fraction"] = cfg.generator_fraction
+    if cfg.embedding_dim is not None:
+        options["emb_dim"] = cfg.embedding_dim
+    if cfg.dropout is not None:
+        options["dropout"] = cfg.dropout
     return Transformer(preset(cfg.model, vocab_size=vocab, max_len=max(512, cfg.seq_len + 1),
                               pad_id=int(tok["special_ids"]["pad"]), kind=model_kind(cfg),
-                              **dict(spec.model_options),
-                              **({} if cfg.dropout is None else {"dropout": cfg.dropout}),
-                              decoder_start_id=int(tok["special_ids"]["bos"])))
+                              decoder_start_id=int(tok["special_ids"]["bos"]), **options))
+
+
+def init_model(cfg: TrainConfig, manifest: dict, load_weights: bool = True) -> Transformer:
+    """The model of checkpoint `cfg.init` (its architecture; its weights unless `load_weights`
+    is false, when a resumed run loads its own), checked against this run: the same tokenizer,
+    a model of the objective's kind with the objective's options (an electra run needs a
+    checkpoint with a generator), --dropout applied if given."""
+    ckpt = load_checkpoint(cfg.init, "cpu")
+    sha = ckpt.get("tokenizer_sha256")
+    if sha is not None and sha != manifest["tokenizer"]["sha256"]:
+        raise ValueError(f"{cfg.shards} was tokenized with another tokenizer than {cfg.init}: "
+                         f"write it with python -m pipeline --tokenizer <the checkpoint's "
+                         f"OUT_DIR>/tokenizer.model")
+    config = dict(ckpt["config"])
+    if cfg.dropout is not None:
+        config["dropout"] = cfg.dropout
+    if cfg.seq_len + 1 > config["max_len"]:
+        raise ValueError(f"--seq_len {cfg.seq_len} needs more positions than {cfg.init} has "
+                         f"({config['max_len']})")
+    mcfg = ModelConfig(**config)
+    spec = objectives.OBJECTIVES[cfg.objective]
+    wanted = {"kind": model_kind(cfg), "vocab_size": build_model_vocab(cfg, manifest),
+              **{k: v for k, v in spec.model_options if k != "generator_fraction"}}
+    wrong = {k: (getattr(mcfg, k), v) for k, v in wanted.items() if getattr(mcfg, k) != v}
+    if ("generator_fraction" in dict(spec.model_options)) != bool(mcfg.generator_fraction):
+        wrong["generator_fraction"] = (mcfg.generator_fraction, "a generator" if
+                                       mcfg.generator_fraction == 0 else "none")
+    if wrong:
+        raise ValueError(f"--init {cfg.init} does not fit objective {cfg.objective!r} on "
+                         f"{cfg.shards}: " + ", ".join(f"{k} is {a!r}, needs {b!r}"
+                                                       for k, (a, b) in wrong.items()))
+    model = Transformer(mcfg)
+    if load_weights:
+        model.load_state_dict(ckpt["model"])
+    return model
+
+
+def build_model_vocab(cfg: TrainConfig, manifest: dict) -> int:
+    """The model's vocabulary: the tokenizer's, plus the ids the objective adds (T5's sentinels)."""
+    spec = objectives.OBJECTIVES[cfg.objective]
+    vocab = int(manifest["tokenizer"]["vocab_size"])
+    return vocab + (spec.extra_vocab(cfg.objective_params) if spec.extra_vocab else 0)
 
 
 def model_inputs(batch: dict, objective: str, device: str) -> dict:
@@ -135,9 +182,20 @@ def train(cfg: TrainConfig) -> dict:
             raise ValueError(f"train_shards must name shards of {cfg.shards}; unknown: {unknown}")
         train_shards, heldout = sorted(cfg.train_shards), []
     torch.manual_seed(cfg.seed)
-    raw_model = build_model(cfg, manifest).to(device)
+    step, ckpt_path = 0, os.path.join(out, CHECKPOINT)
+    resuming = cfg.resume and os.path.exists(ckpt_path)
+    if cfg.init:
+        raw_model = init_model(cfg, manifest, load_weights=not resuming).to(device)
+    else:
+        raw_model = build_model(cfg, manifest).to(device)
     tokens_per_step = cfg.batch_size * cfg.grad_accum * world * cfg.seq_len
-    total_steps = math.ceil(cfg.tokens / tokens_per_step) if cfg.tokens else cfg.steps
+    fpt, peak = flops_per_token(raw_model, cfg), peak_flops(device)
+    if cfg.tokens and cfg.flops:
+        raise ValueError("give a budget in tokens or in FLOPs, not both")
+    if cfg.flops:  # equal compute across objectives and models: FLOPs per token differ
+        total_steps = math.ceil(cfg.flops / (fpt * tokens_per_step))
+    else:
+        total_steps = math.ceil(cfg.tokens / tokens_per_step) if cfg.tokens else cfg.steps
     schedule = {"peak_lr": cfg.lr if cfg.lr is not None else DEFAULT_LR.get(cfg.model, 6e-4),
                 "warmup": cfg.warmup_steps if cfg.warmup_steps is not None
                 else max(1, int(WARMUP_SHARE * total_steps)), "total": total_steps}
@@ -147,8 +205,7 @@ def train(cfg: TrainConfig) -> dict:
                               world_size=world, pin_memory=device.startswith("cuda"),
                               objective=cfg.objective, objective_params=cfg.objective_params,
                               packing=cfg.packing, shards=train_shards, partitions=cfg.partitions)
-    step, ckpt_path = 0, os.path.join(out, CHECKPOINT)
-    if cfg.resume and os.path.exists(ckpt_path):
+    if resuming:
         ckpt = load_checkpoint(ckpt_path, "cpu")
         raw_model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -163,13 +220,13 @@ def train(cfg: TrainConfig) -> dict:
             model, device_ids=[torch.device(device).index] if device.startswith("cuda") else None)
     autocast = autocast_for(cfg, device)
     evaluator = Evaluator(cfg, manifest, heldout) if main_process else None
-    fpt, peak = flops_per_token(raw_model, cfg), peak_flops(device)
     writer = _tensorboard(out) if cfg.tensorboard and main_process else None
     stop = min(total_steps, cfg.stop_at_step or total_steps)
 
     def checkpoint() -> dict:
         return {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                 "schedule": schedule, "config": asdict(raw_model.cfg), "train_config": asdict(cfg),
+                "tokenizer_sha256": manifest["tokenizer"]["sha256"],
                 "rng": {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(
                     torch.device(device)) if device.startswith("cuda") else None},
                 "data": {**loader.state_dict(), "seq_len": cfg.seq_len, "objective": cfg.objective}}
@@ -191,8 +248,16 @@ def train(cfg: TrainConfig) -> dict:
         return result
 
     if main_process:
-        print(f"model {cfg.model} {raw_model.cfg.kind}: {raw_model.num_params() / 1e6:.2f}M "
-              f"non-embedding parameters, {raw_model.num_params(False) / 1e6:.2f}M in all; "
+        mc = raw_model.cfg
+        extras = "".join([f", embedding {mc.emb_dim} projected to {mc.d_model}" if raw_model.emb_in
+                          is not None else "",
+                          f", generator d={raw_model.generator.cfg.d_model} "
+                          f"({raw_model.generator.num_params() / 1e6:.2f}M of them)"
+                          if raw_model.generator is not None else "",
+                          f", initialized from {cfg.init}" if cfg.init else ""])
+        print(f"model {cfg.model} {mc.kind}: {raw_model.num_params() / 1e6:.2f}M "
+              f"non-embedding parameters, {raw_model.num_params(False) / 1e6:.2f}M in all, "
+              f"{fpt / 1e6:.2f} MFLOPs per token{extras}; "
               f"{world} process(es), {tokens_per_step} tokens/step, {total_steps} steps; "
               f"held-out: {evaluator.source or ('none (train_shards given)' if cfg.train_shards else 'none (one shard: pass --eval_shards)')}; "
               f"run dir {out}", flush=True)
@@ -266,7 +331,7 @@ def train(cfg: TrainConfig) -> dict:
     n = min(SUMMARY_STEPS, len(losses))
     steps_this_run = len(losses)
     return {"steps": step, "steps_this_run": steps_this_run, "total_steps": total_steps,
-            "elapsed_s": elapsed, "rank": rank, "world_size": world,
+            "elapsed_s": elapsed, "rank": rank, "world_size": world, "flops_per_token": fpt,
             "first_loss": sum(losses[:n]) / n if n else float("nan"),
             "last_loss": sum(losses[-n:]) / n if n else float("nan"),
             "tokens_per_s": steps_this_run * tokens_per_step / max(elapsed, 1e-9),
