@@ -173,7 +173,7 @@ def held_out_loss(model, docs: list[dict], *, seq_len: int, special: dict, devic
             rows, seed=EVAL_SEED, epoch=0, index=index, vocab_size=vocab, special_ids=special,
             **params)
         name = evaluation.metric
-        if "sample_u" in out:  # ELECTRA: the model's own losses under fixed masks and noise
+        if evaluation.model_loss:  # ELECTRA: its own losses under fixed masks and noise
             return _electra_loss(model, out, name, device, autocast, batch_size)
         nll, count = 0.0, 0
         for lo in range(0, len(rows), batch_size):
@@ -293,29 +293,43 @@ def load_reuters(directory: str) -> dict:
     return out
 
 
+def encode_texts(sp, texts: Iterable[str], *, seq_len: int, special: dict) -> list[list[int]]:
+    """[bos] + tokens[:seq_len - 2] + [eos] per text: the input of the probe and of fine-tuning."""
+    return [[special["bos"]] + sp.encode(t)[:seq_len - 2] + [special["eos"]] for t in texts]
+
+
+def pad_rows(rows, pad_id: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, real) (B, longest row): the rows padded with pad_id, and where the real tokens are."""
+    width = max(len(r) for r in rows)
+    x = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    for i, row in enumerate(rows):
+        x[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+    x = x.to(device)
+    return x, x != pad_id
+
+
+def pooled_features(model, input_ids, real) -> torch.Tensor:
+    """(B, d): the last real token's hidden state under causal attention when
+    `model.causal_features` (decoders), else the mean over real tokens (bidirectional)."""
+    causal = model.causal_features
+    h = model.encode(input_ids, attention_mask=real, causal=causal)
+    if causal:
+        return h[torch.arange(h.shape[0], device=h.device), real.sum(1) - 1]
+    m = real[..., None].to(h.dtype)
+    return (h * m).sum(1) / m.sum(1)
+
+
 @torch.no_grad()
 def features(model, sp, texts: list[str], *, seq_len: int, special: dict, device: str = "cpu",
              autocast: Callable = contextlib.nullcontext, batch_size: int = PROBE_BATCH) -> torch.Tensor:
-    """(N, d) float64 frozen features: mean over tokens (encoder, encdec's encoder) or the last
-    token (decoder) of the last hidden states of [bos] + tokens[:seq_len - 2] + [eos]."""
-    causal = model.causal_features
+    """(N, d) float64 frozen features (`pooled_features`) of `encode_texts`' rows."""
     was_training = model.training
     model.eval()
-    ids = [[special["bos"]] + sp.encode(t)[:seq_len - 2] + [special["eos"]] for t in texts]
     out = []
-    for chunk in _batches(ids, batch_size):
-        width = max(len(r) for r in chunk)
-        x = torch.full((len(chunk), width), special["pad"], dtype=torch.long)
-        for r, row in enumerate(chunk):
-            x[r, :len(row)] = torch.tensor(row)
-        x = x.to(device)
-        real = x != special["pad"]
+    for chunk in _batches(encode_texts(sp, texts, seq_len=seq_len, special=special), batch_size):
+        x, real = pad_rows(chunk, special["pad"], device)
         with autocast():
-            h = model.encode(x, attention_mask=real, causal=causal).float()
-        if causal:
-            out.append(h[torch.arange(len(chunk), device=device), real.sum(1) - 1])
-        else:
-            out.append((h * real[..., None]).sum(1) / real.sum(1, keepdim=True))
+            out.append(pooled_features(model, x, real).float())
     model.train(was_training)
     return torch.cat(out).double().cpu()
 

@@ -111,28 +111,12 @@ class Classifier(nn.Module):
         self.head = ClassificationHead(encoder.cfg.d_model, num_classes)
 
     def forward(self, input_ids, attention_mask):
-        causal = self.encoder.causal_features
-        h = self.encoder.encode(input_ids, attention_mask=attention_mask, causal=causal)
-        if causal:
-            pooled = h[torch.arange(h.shape[0], device=h.device), attention_mask.sum(1) - 1]
-        else:
-            m = attention_mask[..., None].to(h.dtype)
-            pooled = (h * m).sum(1) / m.sum(1)
-        return self.head(pooled)
+        return self.head(evaluate.pooled_features(self.encoder, input_ids, attention_mask))
 
 
-def encode_texts(sp, texts: Iterable[str], *, seq_len: int, special: dict) -> list[list[int]]:
-    """[bos] + tokens[:seq_len - 2] + [eos] per text, as `evaluate.features` builds them."""
-    return [[special["bos"]] + sp.encode(t)[:seq_len - 2] + [special["eos"]] for t in texts]
-
-
-def _pad(rows: Sequence[list[int]], pad_id: int, device: str):
-    width = max(len(r) for r in rows)
-    x = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    for i, row in enumerate(rows):
-        x[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-    x = x.to(device)
-    return x, x != pad_id
+# The probe's input and padding (one definition for both).
+encode_texts = evaluate.encode_texts
+_pad = evaluate.pad_rows
 
 
 def linear_warmup_decay(step: int, *, warmup: int, total: int) -> float:

@@ -609,13 +609,14 @@ class Evaluation:
     metric: str
     objective: Optional[str] = None
     keep_params: tuple[str, ...] = ()
+    model_loss: bool = False  # scored by the model's own losses (ELECTRA), not cross-entropy
 
 
 BITS_PER_BYTE = Evaluation("bpb")
 FIXED_MASK_MLM = Evaluation("mlm_loss", "mlm")
 # ELECTRA's discriminator has no MLM head: its loss (generator MLM + 50 x discriminator) under
 # fixed masks and fixed sampling noise.
-FIXED_NOISE_ELECTRA = Evaluation("electra_loss", "electra")
+FIXED_NOISE_ELECTRA = Evaluation("electra_loss", "electra", model_loss=True)
 # T5's sentinel count must match the vocabulary it was trained with; its noise is its task.
 FIXED_NOISE_T5 = Evaluation("t5_loss", "t5", ("noise_density", "mean_span", "extra_ids"))
 
