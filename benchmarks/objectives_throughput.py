@@ -112,7 +112,7 @@ def main(argv=None) -> int:
         except ImportError as e:
             print(f"(no Hugging Face comparison: {e}; pip install transformers)")
 
-    print(f"| objective | " + " | ".join(f"seq/s @{L}" for L in args.lengths) + " |")
+    print("| objective | " + " | ".join(f"seq/s @{L}" for L in args.lengths) + " |")
     print("|---|" + "--:|" * len(args.lengths))
     results = {}
     for L in args.lengths:

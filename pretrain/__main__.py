@@ -69,7 +69,7 @@ def parse_args(argv=None) -> TrainConfig:
                         "~110M with a 32k vocabulary); default: %(default)s")
     p.add_argument("--model_kind", choices=KINDS, default=DEFAULTS["model_kind"],
                    help="encoder, decoder or encdec; default (and the only choice): the "
-                        "objective's: mlm/wwm/span/sop/electra -> encoder, clm/prefix -> decoder, "
+                        "objective's: mlm/wwm/span/sop/electra -> encoder, clm/prefix/plm -> decoder, "
                         "t5 -> encdec")
     p.add_argument("--embedding_dim", type=int, default=DEFAULTS["embedding_dim"], metavar="E",
                    help="ALBERT's factorized embedding: token and position embeddings of size E "
@@ -136,7 +136,9 @@ def parse_args(argv=None) -> TrainConfig:
                    help="load-time objective (default: %(default)s): mlm (RoBERTa), wwm "
                         "(whole words), span (SpanBERT), sop (ALBERT SOP + MLM), clm (causal "
                         "LM), prefix (prefix LM), t5 (span corruption, encoder-decoder), electra "
-                        "(ELECTRA replaced-token detection: generator + discriminator)")
+                        "(ELECTRA replaced-token detection: generator + discriminator), plm "
+                        "(XLNet permuted LM: a random factorization order, its last 1/K "
+                        "predicted through two-stream attention; a decoder)")
     p.add_argument("--param", action="append", type=objective_param, default=[],
                    metavar="NAME=VALUE",
                    help="an objective parameter, repeatable, e.g. --param mask_prob=0.2 "

@@ -12,6 +12,14 @@ token embedding tied to the output projection. What differs is the mask and the 
               cross-attention (`Block(cross=True)`: a second attention over the encoder output);
               decoder input = labels shifted right behind `decoder_start_id`; GPT's head
 
+XLNet's two-stream attention (`two_stream`, decoders) adds a query stream: one row per target,
+started from a learned vector plus the target's position, run through the same blocks with
+queries from itself and keys and values from the content stream (`two_stream_logits`); the
+tied projection reads it. Without the objective's masks a two-stream model runs in the identity
+order (content causal; the query of position t + 1 sees tokens <= t): next-token logits, so it
+is scored in bits per byte as every decoder; its features (probe, fine-tuning) are the content
+stream's with full attention, as XLNet fine-tunes.
+
 Two options change any kind: `emb_dim` (ALBERT's factorized embedding: tables of size E, a
 projection E -> d after them and, for the tied output of decoders, d -> E before it; the MLM
 head's dense maps d -> E) and `generator_fraction` (ELECTRA, encoders: `self.generator` is a
@@ -55,6 +63,7 @@ class ModelConfig:
     emb_dim: Optional[int] = None  # ALBERT's factorized embedding size E; None: d_model
     generator_fraction: float = 0.0  # ELECTRA: generator width / this width; 0: no generator
     disc_weight: float = ELECTRA_DISC_WEIGHT  # ELECTRA's lambda
+    two_stream: bool = False  # XLNet's query stream (decoders, the plm objective)
 
 
 # ELECTRA's generator heads are 64 wide, as the reference's get_generator_config
@@ -92,11 +101,15 @@ class Attention(nn.Module):
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.resid_drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, mask=None, causal=False, memory=None):
+    def forward(self, x, mask=None, causal=False, memory=None, kv_len=None):
+        """kv_len: keys and values from the first kv_len rows of x only (queries from all):
+        XLNet's query stream, appended after the content stream, reads the content."""
         B, T, C = x.shape
         heads = lambda t: t.view(B, t.shape[1], self.n_head, C // self.n_head).transpose(1, 2)
         if memory is None:
             q, k, v = map(heads, self.qkv(x).split(C, dim=2))
+            if kv_len is not None:
+                k, v = k[:, :, :kv_len], v[:, :, :kv_len]
         else:
             q, (k, v) = heads(self.q(x)), map(heads, self.kv(memory).split(C, dim=2))
         # is_causal with no mask lets SDPA pick flash attention; masks go the general way.
@@ -126,8 +139,8 @@ class Block(nn.Module):
                                  else (None, None))
         self.ln_2, self.mlp = nn.LayerNorm(cfg.d_model), MLP(cfg)
 
-    def forward(self, x, mask=None, causal=False, memory=None, memory_mask=None):
-        x = x + self.attn(self.ln_1(x), mask, causal)
+    def forward(self, x, mask=None, causal=False, memory=None, memory_mask=None, kv_len=None):
+        x = x + self.attn(self.ln_1(x), mask, causal, kv_len=kv_len)
         if self.xattn is not None:
             x = x + self.xattn(self.ln_x(x), memory_mask, memory=memory)
         return x + self.mlp(self.ln_2(x))
@@ -196,6 +209,11 @@ class Transformer(nn.Module):
                                      nn.Linear(cfg.d_model, 1))
         self.head = (MLMHead(cfg, self.tok_emb) if cfg.kind == "encoder" and self.rtd is None
                      else None)
+        self.query_emb = None
+        if cfg.two_stream:  # XLNet: the query stream's first layer, w (section 2.2)
+            if cfg.kind != "decoder":
+                raise ValueError("two-stream attention needs a decoder")
+            self.query_emb = nn.Parameter(torch.empty(e))
         # ALBERT (Lan et al. 2020, section 3.1): SOP is a 2-way classifier on the first token.
         self.sop = nn.Linear(cfg.d_model, 2) if cfg.sop_head else None
         self.apply(self._init_weights)
@@ -210,12 +228,14 @@ class Transformer(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
+        if isinstance(module, Transformer) and module.query_emb is not None:
+            nn.init.normal_(module.query_emb, mean=0.0, std=0.02)
 
     @property
     def causal_features(self) -> bool:
         """Whether features are read causally (a decoder's last token) rather than
         bidirectionally (the mean over tokens): what the probe and fine-tuning pool."""
-        return self.cfg.kind == "decoder"
+        return self.cfg.kind == "decoder" and not self.cfg.two_stream
 
     def num_params(self, non_embedding: bool = True) -> int:
         n = sum(p.numel() for p in self.parameters())
@@ -237,6 +257,9 @@ class Transformer(nn.Module):
         and, for decoders, d x E before the head; the head's vocabulary projection is then V x E.
         An ELECTRA model adds its generator (an encoder over the same input, MLM head at the
         masked positions) and runs the discriminator head (d x d + d x 1) at every position.
+        A two-stream model (XLNet) runs target_len query rows (default: input_len, the identity
+        order) through every block beside the input_len content rows, attending to the content
+        keys, and computes logits at the query rows.
         """
         c, L, d = self.cfg, self.cfg.n_layer, self.cfg.d_model
         e = c.emb_dim or d
@@ -248,6 +271,11 @@ class Transformer(nn.Module):
             enc = (6 * stack + embed) * input_len + 12 * L * d * input_len ** 2
             dec = (6 * (stack + 4 * L * d * d) + embed) * T + 12 * L * d * (T ** 2 + T * input_len)
             return float(enc + dec + head * (T if predicted is None else predicted))
+        if c.two_stream:
+            queries = input_len if target_len is None else target_len
+            rows = input_len + queries
+            body = (6 * stack + embed) * rows + 12 * L * d * rows * input_len
+            return float(body + head * (queries if predicted is None else predicted))
         body = (6 * stack + embed) * input_len + 12 * L * d * input_len ** 2
         if self.generator is not None:
             return float(body + 6 * (d * d + d) * input_len
@@ -291,6 +319,48 @@ class Transformer(nn.Module):
             return self.rtd(h).squeeze(-1)
         return F.linear(self.emb_out(h) if self.emb_out is not None else h, self.tok_emb.weight)
 
+    def two_stream_logits(self, input_ids, attn_mask=None, query_mask=None,
+                          target_positions=None, attention_mask=None):
+        """XLNet's two-stream attention (Yang et al. 2019, section 2.2): (B, P, vocab) logits of
+        the query stream at `target_positions` (B, P).
+
+        The content stream h starts from the token and position embeddings and attends by
+        `attn_mask` (B, T, T); the query stream g starts from the learned vector w plus the
+        target's position embedding (the position is how a query knows what it predicts, where
+        XLNet's relative encodings carry it) and attends to the content by `query_mask`
+        (B, P, T). Both streams go through the same blocks: the rows are concatenated, queries
+        taken from all of them and keys and values from the content rows only, so no content
+        row ever reads a query row. The `plm` objective gives the three arrays; without them the
+        identity order: content causal, the query at position t + 1 reading tokens <= t, so
+        logits[:, t] predict token t + 1 as a causal LM's do. `attention_mask` (B, T) marks
+        real tokens in the identity order (default: not pad_id).
+        """
+        B, T = input_ids.shape
+        if query_mask is None:
+            if attn_mask is not None or target_positions is not None:
+                raise ValueError("two-stream attention takes attn_mask, query_mask and "
+                                 "target_positions together, or none of them")
+            dev = input_ids.device
+            causal = torch.ones(T, T, dtype=torch.bool, device=dev).tril()[None]
+            real = (input_ids != self.cfg.pad_id if attention_mask is None
+                    else attention_mask.bool())[:, None, :]
+            attn_mask = causal & (real | torch.eye(T, dtype=torch.bool, device=dev)[None])
+            query_mask = causal & real
+            query_mask[:, :, 0] = True  # never an empty row (column 0 is always visible)
+            target_positions = torch.arange(1, T + 1, device=dev).clamp(
+                max=self.cfg.max_len - 1).expand(B, T)
+        elif attn_mask is None or target_positions is None:
+            raise ValueError("two-stream attention needs attn_mask and target_positions "
+                             "with query_mask")
+        h = self._embed(input_ids)
+        g = self.query_emb + self.pos_emb(target_positions)
+        g = self.drop(self.emb_in(g) if self.emb_in is not None else g)
+        x = torch.cat([h, g], dim=1)
+        mask = torch.cat([attn_mask.bool(), query_mask.bool()], dim=1)[:, None]
+        for block in self.blocks:
+            x = block(x, mask, kv_len=T)
+        return self.logits(self.ln_f(x[:, T:]))
+
     def electra_losses(self, input_ids, labels, sample_u, attention_mask=None) -> dict:
         """ELECTRA (Clark et al. 2020, section 2): the generator's MLM loss at the masked
         positions; its samples replace them (no gradient flows through sampling); the
@@ -326,7 +396,8 @@ class Transformer(nn.Module):
                 "replaced_share": replaced[real].mean(), "logits": disc_logits}
 
     def forward(self, input_ids, labels=None, attention_mask=None, attn_mask=None,
-                causal=False, sop_labels=None, decoder_input_ids=None, sample_u=None):
+                causal=False, sop_labels=None, decoder_input_ids=None, sample_u=None,
+                query_mask=None, target_positions=None):
         """Returns (logits, loss); loss is the mean cross-entropy over labels != IGNORE_INDEX.
 
         Encoders with labels compute logits only where labels != IGNORE_INDEX (shape (N, vocab),
@@ -337,9 +408,18 @@ class Transformer(nn.Module):
         unless decoder_input_ids are given.
         ELECTRA (generator_fraction > 0): labels and sample_u from the `electra` objective;
         logits are the discriminator's (B, T) and the loss `electra_losses`' total.
+        Two-stream (XLNet): attn_mask, query_mask and target_positions from the `plm` objective,
+        labels (B, P); without them the identity order (`two_stream_logits`).
         """
         if self.cfg.kind == "encdec":
             return self._seq2seq(input_ids, labels, attention_mask, decoder_input_ids)
+        if self.cfg.two_stream:
+            logits = self.two_stream_logits(input_ids, attn_mask, query_mask, target_positions,
+                                            attention_mask)
+            if labels is None:
+                return logits, None
+            return logits, F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(),
+                                           ignore_index=IGNORE_INDEX)
         if self.generator is not None and labels is not None:
             if sample_u is None:
                 raise ValueError("an ELECTRA model trains on the electra objective's sample_u")

@@ -21,12 +21,14 @@ Objectives, by name (`OBJECTIVES`):
     t5      T5 span corruption (sentinels, inputs and targets)
     sop     ALBERT sentence-order prediction, followed by MLM as ALBERT trains it
     electra ELECTRA replaced-token detection: MLM masks plus the generator's sampling noise
+    plm     XLNet permuted LM: a random factorization order, its last 1/K predicted, two-stream masks
     clm     causal LM (next-token targets)
     prefix  prefix LM: a random split, targets after it, a bidirectional-prefix attention mask
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -73,12 +75,18 @@ ELECTRA_RANDOM_TOKEN_PROB = 0.0
 ELECTRA_GENERATOR_FRACTION = 0.25
 ELECTRA_DISC_WEIGHT = 50.0
 
+# XLNet (Yang et al. 2019, section 2.3 "partial prediction"): only the last 1/K of a random
+# factorization order is predicted; K = 6 (appendix, table 7 of pretraining hyperparameters:
+# "Partial prediction K 6");
+# the reference's train.py trains seq_len=512 with num_predict=85 (512 / 85 = 6.0).
+XLNET_PARTIAL_K = 6
+
 # The label of a position that is not predicted: torch's cross_entropy default ignore_index.
 IGNORE_INDEX = -100
 
 # Random streams: one per use, so objectives fed the same (seed, epoch, index) draw independently.
 _STREAM_MLM, _STREAM_WWM, _STREAM_SPAN, _STREAM_T5, _STREAM_SOP, _STREAM_PREFIX = 1, 2, 3, 4, 5, 6
-_STREAM_ELECTRA = 7
+_STREAM_ELECTRA, _STREAM_PLM = 7, 8
 # Draw numbers inside a stream.
 _DRAW_COUNT, _DRAW_CHOOSE, _DRAW_REPLACE = 0, 1, 3
 
@@ -550,6 +558,73 @@ def electra(tokens, sentence_starts=None, *, seed: int, epoch: int, index, vocab
 
 
 # ---------------------------------------------------------------------------------------------
+# plm (XLNet)
+
+def plm_targets(length: int, partial_k: float = XLNET_PARTIAL_K) -> int:
+    """Query rows of a row of `length` tokens: the most targets it can have, ceil(length / K)."""
+    if partial_k < 1:
+        raise ValueError(f"partial_k must be at least 1, got {partial_k}")
+    return max(1, math.ceil(length / partial_k))
+
+
+def plm(tokens, sentence_starts=None, *, seed: int, epoch: int, index,
+        special_ids: Mapping[str, int], partial_k: float = XLNET_PARTIAL_K, **_) -> dict:
+    """XLNet permuted LM with partial prediction; returns {input_ids (B, T), labels (B, P),
+    target_positions (B, P), attention_mask (B, T, T) bool, query_mask (B, P, T) bool},
+    P = `plm_targets(T, partial_k)`.
+
+    A factorization order is drawn per row: int(n / K + U[0,1)) of its n non-special tokens (at
+    most n - 1, so one stays context) are the targets, chosen uniformly without replacement and
+    ordered by their random keys; every other token (specials included) comes before them. This
+    is the last 1/K of a uniform random order, with the context made mutually visible as the
+    reference's `_local_perm` does (non-targets take the smallest rank: seen by all, seeing no
+    target). The input is the text itself: no <mask> token.
+
+    Two-stream attention (section 2.2): `attention_mask[b, i, j]`, the content stream, lets
+    position i see j when rank(j) <= rank(i) (context: rank -1; the p-th target: rank p), so a
+    target's content sees itself; `query_mask[b, p, j]`, the query stream of the p-th target,
+    when rank(j) < p: exactly the tokens before it in the order, never itself. Pad keys are
+    masked (but a content row always sees itself). Rows with fewer than P targets fill the rest
+    with label IGNORE_INDEX, position 0 and a query that sees column 0 only.
+    """
+    tokens = _as_batch(tokens)
+    B, T = tokens.shape
+    P = plm_targets(T, partial_k)
+    keys = row_keys(seed, epoch, index, _STREAM_PLM)
+    eligible = ~_is_special(tokens, special_ids)
+    n = eligible.sum(axis=1)
+    count = _prob_round(n / partial_k, uniform(keys, _DRAW_COUNT, 1)[:, 0])
+    count = np.clip(count, 0, np.minimum(P, np.maximum(n - 1, 0)))
+    # Distinct 32-bit keys (the column in the low bits), ineligible columns last: the sorted
+    # order's first `count` columns are the targets in their factorization order.
+    col_bits = max(1, int(T - 1).bit_length())
+    low = np.uint32((1 << col_bits) - 1)
+    key = (_hi32(bits(keys, _DRAW_CHOOSE, T)) & ~low) | np.arange(T, dtype=np.uint32)
+    key = np.where(eligible, key, np.uint32(0xFFFFFFFF))
+    order = np.argsort(key, axis=1, kind="stable")[:, :P]
+    if order.shape[1] < P:  # T < P only when T == 0
+        order = np.pad(order, ((0, 0), (0, P - order.shape[1])))
+    p = np.arange(P)
+    valid = p[None, :] < count[:, None]
+    rows = np.arange(B)[:, None]
+    rank = np.full((B, T), -1, dtype=np.int64)
+    rank[np.broadcast_to(rows, (B, P))[valid], order[valid]] = np.broadcast_to(p, (B, P))[valid]
+    positions = np.where(valid, order, 0)
+    labels = np.where(valid, tokens[rows, positions], IGNORE_INDEX)
+    real_key = (tokens != special_ids["pad"])[:, None, :]
+    content = (rank[:, None, :] <= rank[:, :, None]) & (real_key | np.eye(T, dtype=bool)[None])
+    query = (rank[:, None, :] < p[None, :, None]) & real_key
+    query = np.where(valid[:, :, None], query, (np.arange(T) == 0)[None, None, :])
+    return {"input_ids": tokens.copy(), "labels": labels, "target_positions": positions,
+            "attention_mask": content, "query_mask": query}
+
+
+def _plm_model_lengths(seq_len: int, params: Mapping) -> tuple[int, int]:
+    """The content stream's tokens and the query stream's rows (the model's target length)."""
+    return seq_len, plm_targets(seq_len, params.get("partial_k", XLNET_PARTIAL_K))
+
+
+# ---------------------------------------------------------------------------------------------
 # clm, prefix
 
 def _next_token_labels(tokens: np.ndarray, pad_id: int) -> np.ndarray:
@@ -673,6 +748,11 @@ OBJECTIVES: dict[str, ObjectiveSpec] = {
     "electra": ObjectiveSpec(electra, _MASKING, "encoder", FIXED_NOISE_ELECTRA,
                              needs_vocab_size=True, model_inputs=(("sample_u", "sample_u"),),
                              model_options=(("generator_fraction", ELECTRA_GENERATOR_FRACTION),)),
+    # Scored as every decoder: bits per byte, in the identity order (`Transformer` two-stream).
+    "plm": ObjectiveSpec(plm, ("partial_k",), "decoder", BITS_PER_BYTE,
+                         model_inputs=(("attention_mask", "attn_mask"), ("query_mask", "query_mask"),
+                                       ("target_positions", "target_positions")),
+                         model_options=(("two_stream", True),), model_lengths=_plm_model_lengths),
     "clm": ObjectiveSpec(clm, (), "decoder", BITS_PER_BYTE),
     "prefix": ObjectiveSpec(prefix, (), "decoder", BITS_PER_BYTE,
                             model_inputs=(("attention_mask", "attn_mask"),)),

@@ -437,7 +437,6 @@ def run_study(study: Mapping, out: str | os.PathLike, corpus_dir: str | None = N
 
     def arm(arm_id: str, kind: str, tier: str, budget: str, source: Mapping, names: list[str],
             extra: dict) -> dict:
-        nonlocal evaluation
         runs = []
         for seed in s["seeds"]:
             material = {"step": "arm", "source": source, "shards": names, "seed": seed,

@@ -108,12 +108,13 @@ def tokenizer(tmp_path_factory):
     return spm.SentencePieceProcessor(model_proto=tiny_sentencepiece())
 
 
-@pytest.mark.parametrize("kind", ["encoder", "decoder", "encdec"])
+@pytest.mark.parametrize("kind", ["encoder", "decoder", "encdec", "two_stream"])
 def test_probe_on_a_separable_fixture(tmp_path, tokenizer, kind):
     data_dir = reuters_fixture(tmp_path)
     torch.manual_seed(0)
+    options = {"kind": "decoder", "two_stream": True} if kind == "two_stream" else {"kind": kind}
     m = model_lib.Transformer(model_lib.preset("tiny", vocab_size=tokenizer.get_piece_size(),
-                                               kind=kind))
+                                               **options))
     result = evaluate.probe(m, tokenizer, data_dir, seq_len=64, special=SPECIAL_IDS)
     assert set(result) == {"grain", "corn"}
     for task, r in result.items():

@@ -270,3 +270,168 @@ def test_init_checks_tokenizer_and_objective(shards_dir, tmp_path):
     with pytest.raises(ValueError, match="kind"):
         train_lib.train(TrainConfig(shards=shards_dir, out=str(tmp_path / "z"), steps=1,
                                     seq_len=32, objective="clm", init=general["checkpoint"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# XLNet permuted LM
+
+def _plm(rows, seed=0, epoch=0, index=None, **kw):
+    index = np.arange(len(rows)) if index is None else index
+    return obj.plm(rows, seed=seed, epoch=epoch, index=index, special_ids=SPECIAL_IDS, **kw)
+
+
+def _factorization(out, b):
+    """Row b's targets in their order and its context columns, read from the objective."""
+    valid = out["labels"][b] != IGNORE
+    targets = out["target_positions"][b][valid]
+    context = np.setdiff1d(np.arange(out["input_ids"].shape[1]), targets)
+    return targets, context
+
+
+def test_plm_masks_follow_the_factorization_order():
+    rows = _rows(n=12, length=50, seed=3)
+    rows[2, 30:] = SPECIAL_IDS["pad"]
+    rows[5, [10, 20]] = SPECIAL_IDS["eos"]
+    out = _plm(rows, seed=4)
+    P = obj.plm_targets(50)
+    assert P == 9 and out["labels"].shape == out["target_positions"].shape == (12, P)
+    assert out["attention_mask"].shape == (12, 50, 50) and out["query_mask"].shape == (12, P, 50)
+    assert np.array_equal(out["input_ids"], rows)  # the text itself: no <mask> token
+    for b in range(12):
+        targets, context = _factorization(out, b)
+        real = rows[b] != SPECIAL_IDS["pad"]
+        n = int((~np.isin(rows[b], list(SPECIAL_IDS.values()))).sum())
+        assert len(targets) in (n // 6, n // 6 + 1) and len(set(targets)) == len(targets)
+        assert not np.isin(rows[b, targets], list(SPECIAL_IDS.values())).any()
+        assert np.array_equal(out["labels"][b][: len(targets)], rows[b, targets])
+        for p, t in enumerate(targets):
+            # the query of the p-th target sees exactly what precedes it in the order: the
+            # context (pads excepted) and the targets before it; never itself
+            sees = np.flatnonzero(out["query_mask"][b, p])
+            before = np.union1d(context[real[context]], targets[:p])
+            assert np.array_equal(sees, before) and t not in sees
+            # its content stream sees the same and itself
+            assert np.array_equal(np.flatnonzero(out["attention_mask"][b, t]),
+                                  np.union1d(before, [t]))
+        for c in context:  # the context sees the context only
+            expect = np.union1d(context[real[context]], [c])
+            assert np.array_equal(np.flatnonzero(out["attention_mask"][b, c]), expect)
+        # unused query rows: no label, position 0, a query that reads column 0 only
+        assert (out["target_positions"][b][len(targets):] == 0).all()
+        assert out["query_mask"][b, len(targets):, 0].all()
+        assert out["query_mask"][b, len(targets):, 1:].sum() == 0
+
+
+def test_plm_order_is_uniform_and_one_in_k_is_predicted():
+    rows = np.tile(_rows(n=1, length=24, seed=1), (6000, 1))
+    out = _plm(rows, seed=9, index=np.arange(6000))
+    valid = out["labels"] != IGNORE
+    assert valid.sum(1).mean() == pytest.approx(23 / 6, abs=0.05)  # int(23/6 + U), col 0 is bos
+    chosen = np.zeros((6000, 24), dtype=bool)
+    np.put_along_axis(chosen, out["target_positions"], valid, axis=1)
+    share = chosen[:, 1:].mean(0)
+    assert np.allclose(share, 1 / 6, atol=0.025) and not chosen[:, 0].any()
+    first = out["target_positions"][:, 0]  # the first target in the order: any column alike
+    assert np.allclose(np.bincount(first, minlength=24)[1:] / 6000, 1 / 23, atol=0.012)
+    later = out["target_positions"][:, 1]
+    assert (first != later).all() and abs(float(np.mean(first < later)) - 0.5) < 0.03
+
+
+def test_plm_is_seeded_by_seed_epoch_and_index_and_respects_k():
+    rows = _rows(n=6, length=40)
+    a = _plm(rows, seed=1, epoch=2, index=np.arange(6) + 100)
+    alone = _plm(rows[3:4], seed=1, epoch=2, index=np.array([103]))
+    assert all(np.array_equal(alone[k][0], a[k][3]) for k in a)
+    b = _plm(rows, seed=1, epoch=3, index=np.arange(6) + 100)
+    assert not np.array_equal(a["target_positions"], b["target_positions"])
+    k3 = _plm(rows, partial_k=3)
+    assert k3["labels"].shape[1] == 14 and ((k3["labels"] != IGNORE).sum(1) >= 12).all()
+    tiny = _plm(np.array([[SPECIAL_IDS["bos"], 50]]))  # one token: it stays context
+    assert (tiny["labels"] == IGNORE).all()
+
+
+def _xlnet(**kw):
+    torch.manual_seed(0)
+    return Transformer(preset("tiny", vocab_size=VOCAB, kind="decoder", two_stream=True,
+                              **kw)).eval()
+
+
+def test_two_stream_queries_never_see_their_target_or_later_ones():
+    model = _xlnet()
+    rows = _rows(n=2, length=40, seed=5)
+    out = {k: torch.from_numpy(v) for k, v in _plm(rows, seed=2).items()}
+    kw = {k: out[k] for k in ("attention_mask", "query_mask", "target_positions")}
+    logits = lambda ids: model.two_stream_logits(ids, kw["attention_mask"], kw["query_mask"],
+                                                 kw["target_positions"])
+    base = logits(out["input_ids"])
+    targets, _ = _factorization({k: v.numpy() for k, v in out.items()}, 0)
+    p = 2
+    changed = out["input_ids"].clone()
+    changed[0, targets[p]] = (changed[0, targets[p]] + 1 - len(SPECIAL_IDS)) % (
+        VOCAB - len(SPECIAL_IDS)) + len(SPECIAL_IDS)
+    after = logits(changed)
+    # queries up to p do not read token targets[p]; the ones after it in the order do
+    assert torch.allclose(base[0, : p + 1], after[0, : p + 1], atol=1e-6)
+    assert not torch.allclose(base[0, p + 1: len(targets)], after[0, p + 1: len(targets)])
+    assert torch.equal(base[1], after[1])
+
+
+@torch.no_grad()
+def test_two_stream_identity_order_is_a_causal_lm():
+    model = _xlnet()
+    x = torch.from_numpy(_rows(n=1, length=20, seed=6))
+    logits, _ = model(x)
+    assert logits.shape == (1, 20, VOCAB)
+    y = x.clone()
+    y[0, 12:] = SPECIAL_IDS["eos"] + 10
+    later, _ = model(y)
+    assert torch.allclose(logits[0, :12], later[0, :12], atol=1e-6)  # logits[t] read <= t
+    assert not torch.allclose(logits[0, 12], later[0, 12])
+    # ... and they are the plm objective's masks for the order 0, 1, ..., T - 1
+    labels = torch.full((1, 20), IGNORE)
+    labels[0, :-1] = x[0, 1:]
+    _, loss = model(x, labels=labels)
+    causal = torch.ones(20, 20, dtype=torch.bool).tril()[None]
+    explicit = model.two_stream_logits(x, causal, causal, torch.arange(1, 21)[None])
+    assert torch.allclose(explicit, logits, atol=1e-6)
+    assert float(loss) == pytest.approx(float(torch.nn.functional.cross_entropy(
+        logits[0, :-1], x[0, 1:])), rel=1e-5)
+    assert not model.causal_features  # features: full attention, as XLNet fine-tunes
+
+
+def test_two_stream_flops_and_parameters():
+    plain = Transformer(preset("tiny", vocab_size=VOCAB, kind="decoder"))
+    model = _xlnet()
+    assert model.num_params() - plain.num_params() == 128  # w, the query stream's start
+    T, P, L, d = 60, 10, 2, 128
+    stack = 12 * L * d * d
+    expect = 6 * stack * (T + P) + 12 * L * d * (T + P) * T + 6 * VOCAB * d * P
+    assert model.flops_per_sequence(T, P) == expect
+    cfg = TrainConfig(shards="x", objective="plm", seq_len=T)
+    assert train_lib.flops_per_token(model, cfg) == pytest.approx(expect / T)
+    with pytest.raises(ValueError):
+        Transformer(preset("tiny", vocab_size=VOCAB, kind="encoder", two_stream=True))
+
+
+def test_plm_trains_evaluates_and_resumes_exactly(shards_dir, tmp_path):
+    torch.set_num_threads(2)
+    base = dict(shards=shards_dir, objective="plm", seq_len=48, batch_size=4, grad_accum=2,
+                steps=8, lr=2e-3, warmup_steps=2, log_every=3, eval_tokens=500)
+    whole = train_lib.train(TrainConfig(**base, out=str(tmp_path / "whole")))
+    part = str(tmp_path / "part")
+    first = train_lib.train(TrainConfig(**base, out=part, stop_at_step=3))
+    rest = train_lib.train(TrainConfig(**base, out=part, resume=True))
+    assert first["losses"] + rest["losses"] == whole["losses"]
+    # scored as a causal LM in the identity order (bits per byte when the shards have text)
+    assert whole["eval"]["loss"] > 0 and whole["eval"]["tokens"] > 0
+    ckpt = torch.load(os.path.join(part, "checkpoint.pt"), map_location="cpu", weights_only=True)
+    restored = model_from_checkpoint(ckpt)
+    assert restored.cfg.two_stream and restored.query_emb is not None
+
+
+def test_plm_learns(shards_dir, tmp_path):
+    torch.set_num_threads(2)
+    summary = train_lib.train(TrainConfig(
+        shards=shards_dir, out=str(tmp_path), objective="plm", seq_len=64, batch_size=8,
+        steps=40, lr=3e-3, warmup_steps=4, log_every=10, eval_tokens=2000))
+    assert summary["last_loss"] < summary["first_loss"] - 1.5, summary["losses"][::5]

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -169,6 +168,7 @@ def test_cli(shards_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("objective,extra", [("sop", []), ("clm", []), ("prefix", []),
+                                             ("plm", ["--param", "partial_k=4"]),
                                              ("t5", ["--param", "noise_density=0.2"]),
                                              ("mlm", ["--packing", "full_sentences",
                                                       "--param", "mask_prob=0.3"])])
