@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
@@ -124,8 +125,32 @@ def summary(stats: dict, seconds: float, output: str) -> str:
     return "\n".join(lines)
 
 
+def help_text() -> str:
+    """`python -m pipeline --help`: Sieve's options, then the Beam options a run commonly sets.
+
+    Beam's PipelineOptions parses known arguments only and has no help of its own for them, so
+    the help is built here from the same `_add_argparse_args` the job parses with."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline", description=__doc__.strip("`. ").split(": ", 1)[-1],
+        epilog=f"With no --input the bundled sample is read. The runner defaults to "
+               f"{DEFAULT_RUNNER} (in process; --direct_running_mode=multi_processing "
+               f"--direct_num_workers=N for N worker processes); --runner DataflowRunner with "
+               f"--project, --region and --temp_location runs the same job on Dataflow (README: "
+               f"Dataflow). Every other Beam pipeline option (GoogleCloudOptions, WorkerOptions, "
+               f"SetupOptions, ...) is accepted too.")
+    SieveOptions._add_argparse_args(parser.add_argument_group("Sieve options"))
+    for title, cls in (("Beam: runner", StandardOptions), ("Beam: local runner", DirectOptions)):
+        cls._add_argparse_args(parser.add_argument_group(title))
+    return parser.format_help()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        print(help_text())
+        return 0
     logging.getLogger().setLevel(logging.WARNING)
     start = time.perf_counter()
     options = pipeline_options(argv)
