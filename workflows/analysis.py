@@ -54,19 +54,21 @@ def mean_sd(values: Sequence[float]) -> dict:
 
 
 def arm_stats(arm: Mapping, domains: Sequence[str]) -> dict:
-    """Overall and per-domain bpb over an arm's seeds, and its downstream probe if one ran."""
+    """Overall and per-domain bpb over an arm's seeds, and its downstream probe and fine-tuned
+    scores where they ran."""
     runs = arm["runs"]
     return {"n": len(runs),
             "overall": mean_sd([r["bpb"]["overall"] for r in runs]),
             "domains": {d: mean_sd([r["bpb"]["domains"][d] for r in runs]) for d in domains},
-            "probe": probe_stats(runs)}
+            "probe": probe_stats(runs), "finetune": probe_stats(runs, "finetune")}
 
 
-def probe_stats(runs: Sequence[Mapping]) -> dict:
-    """Per probe task, mean and SD over the seeds that ran it of each of its scores."""
+def probe_stats(runs: Sequence[Mapping], key: str = "probe") -> dict:
+    """Per task of the runs' `key` (the frozen probe, or fine-tuning), mean and SD over the
+    seeds that ran it of each of its scores."""
     tasks: dict[str, dict[str, list[float]]] = {}
     for run in runs:
-        for task, scores in sorted((run.get("probe") or {}).items()):
+        for task, scores in sorted((run.get(key) or {}).items()):
             for name, value in sorted(scores.items()):
                 tasks.setdefault(task, {}).setdefault(name, []).append(value)
     return {task: {name: mean_sd(v) for name, v in scores.items()} for task, scores in tasks.items()}

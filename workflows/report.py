@@ -279,17 +279,26 @@ def probe_section(results: Mapping, q: Mapping) -> str:
     tasks = sorted({t for s in q["arms"].values() for t in s["probe"]})
     if not tasks:
         return section("probe", "Downstream probe", '<p class="note">No downstream probe was run.</p>')
+    tuned = any(s.get("finetune") for s in q["arms"].values())
     out = ['<p class="note">Reuters topic classification per arm, kept apart from the held-out loss: '
-           "mean ± sample SD over the seeds that ran it, beside the majority-class baseline.</p>"]
+           "a logistic regression on frozen features"
+           + (" and, beside it, every weight fine-tuned with a classification head "
+              "(<code>pretrain.finetune</code>, one run per seed)" if tuned else "")
+           + "; mean ± sample SD over the seeds that ran it, beside the majority-class "
+           "baseline.</p>"]
     for task in tasks:
         rows = []
         for a in results["arms"]:
             p = q["arms"][a["id"]]["probe"].get(task)
             if p:
-                rows.append([esc(a["id"]), fmt_int(p["f1"]["n"]), _bpb(p["f1"]), _bpb(p["accuracy"]),
-                             f"{p['majority_accuracy']['mean']:.4f}"])
-        out.append(f"<h3>{esc(task)}</h3>" + table(
-            ["arm", "seeds", "F1", "accuracy", "majority-class accuracy"], rows))
+                row = [esc(a["id"]), fmt_int(p["f1"]["n"]), _bpb(p["f1"]), _bpb(p["accuracy"])]
+                if tuned:
+                    f = (q["arms"][a["id"]].get("finetune") or {}).get(task)
+                    row += [_bpb(f["f1"]), _bpb(f["accuracy"])] if f else ["–", "–"]
+                rows.append(row + [f"{p['majority_accuracy']['mean']:.4f}"])
+        head = ["arm", "seeds", "probe F1", "probe accuracy"]
+        head += ["fine-tuned F1", "fine-tuned accuracy"] if tuned else []
+        out.append(f"<h3>{esc(task)}</h3>" + table(head + ["majority-class accuracy"], rows))
     return section("probe", "Downstream probe", "".join(out))
 
 

@@ -247,7 +247,8 @@ def junk_mixture(good: Mapping, junk: Mapping, out: Path) -> dict:
 
 class Evaluation:
     """The held-out domains, read once: bpb per domain and over their union (summed NLL over
-    summed bytes), and the Reuters probe when the profile names its data."""
+    summed bytes), the Reuters probe when the profile names its data, and fine-tuning on the same
+    tasks (`pretrain.finetune`, one run with the arm's seed) when it also sets `finetune`."""
 
     def __init__(self, evals: Mapping[str, Mapping], settings: Mapping):
         from pretrain import evaluate
@@ -256,8 +257,9 @@ class Evaluation:
         self.docs = {d: evaluate.read_documents(e["dir"], None, settings["eval_tokens"])
                      for d, e in sorted(evals.items())}
 
-    def __call__(self, checkpoint: str, shards_dir: str) -> tuple[dict, dict | None]:
-        from pretrain import data, evaluate
+    def __call__(self, checkpoint: str, shards_dir: str,
+                 seed: int = 0) -> tuple[dict, dict | None, dict | None]:
+        from pretrain import data, evaluate, finetune
         from pretrain.checkpoint import load_checkpoint, model_from_checkpoint
 
         s = self.settings
@@ -272,12 +274,18 @@ class Evaluation:
             nll += out["bpb"] * math.log(2) * out["bytes"]
             size += out["bytes"]
         bpb = {"overall": evaluate.bits_per_byte(nll, size), "domains": domains}
-        probe = None
+        probe = tuned = None
         if s.get("probe_data"):
             sp = evaluate.run_tokenizer(shards_dir, manifest)
             probe = evaluate.probe(model, sp, s["probe_data"], seq_len=s["seq_len"],
                                    special=special, device=s["device"])
-        return bpb, probe
+            if s.get("finetune"):
+                result = finetune.finetune(model, sp, s["probe_data"], seq_len=s["seq_len"],
+                                           special=special, seeds=[seed], device=s["device"])
+                keep = ("accuracy", "f1", "precision", "recall", "majority_accuracy")
+                tuned = {task: {k: r["runs"][0][k] for k in keep}
+                         for task, r in result["tasks"].items()}
+        return bpb, probe, tuned
 
 
 def train_arm(shards_dir: str, names: list[str], seed: int, settings: Mapping, out: Path,
@@ -297,9 +305,9 @@ def train_arm(shards_dir: str, names: list[str], seed: int, settings: Mapping, o
         raise RuntimeError(f"{out}: stopped at step {summary['steps']} of {summary['total_steps']} "
                            f"(max_minutes_per_arm {s['max_minutes_per_arm']}): arms would not "
                            "have equal compute")
-    bpb, probe = evaluation(summary["checkpoint"], shards_dir)
+    bpb, probe, tuned = evaluation(summary["checkpoint"], shards_dir, seed)
     last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
-    return {"seed": seed, "bpb": bpb, "probe": probe, "steps": summary["steps"],
+    return {"seed": seed, "bpb": bpb, "probe": probe, "finetune": tuned, "steps": summary["steps"],
             "elapsed_s": round(summary["elapsed_s"], 2),
             "tokens_per_s": round(summary["tokens_per_s"], 1), "epoch": last.get("epoch"),
             "final_loss": summary["last_loss"]}
@@ -431,6 +439,8 @@ def run_study(study: Mapping, out: str | os.PathLike, corpus_dir: str | None = N
     eval_material = {"evals": {d: e["tokenizer_sha256"] + str(sorted(e["shards"].items()))
                                for d, e in evals.items()},
                      "eval_tokens": s["eval_tokens"], "probe_data": s.get("probe_data")}
+    if s.get("finetune") and s.get("probe_data"):  # absent otherwise: earlier keys still hold
+        eval_material["finetune"] = True
     evaluation = None
     arms = []
     model = model_facts(annotated["dir"], s)

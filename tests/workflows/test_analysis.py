@@ -346,7 +346,25 @@ def test_report_shows_the_probe_apart():
     r = results(GOOD, junk=2.7, probe=True)
     probe = _section(render_study_report(r), "probe")
     assert "grain" in probe and "0.8100 ± 0.0100" in probe and "0.7000" in probe
-    assert "No downstream probe" not in probe
+    assert "No downstream probe" not in probe and "fine-tuned" not in probe
+
+
+def test_report_shows_fine_tuned_scores_beside_the_probe():
+    r = results(GOOD, junk=2.7, probe=True)
+    for a in r["arms"]:
+        for run in a["runs"]:
+            if a["kind"] == "budget":
+                run["finetune"] = {"grain": {"f1": 0.5 + 0.02 * run["seed"], "accuracy": 0.95,
+                                             "majority_accuracy": 0.7}}
+    q = analyse(r)
+    some = next(a["id"] for a in r["arms"] if a["kind"] == "budget")
+    assert q["arms"][some]["finetune"]["grain"]["f1"]["mean"] == pytest.approx(0.52)
+    assert q["arms"][some]["finetune"]["grain"]["f1"]["sd"] == pytest.approx(0.02)
+    probe = _section(render_study_report(r), "probe")
+    assert "fine-tuned F1" in probe and "0.5200 ± 0.0200" in probe and "0.9500 ± 0.0000" in probe
+    assert "0.8100 ± 0.0100" in probe  # the frozen probe stays
+    junk = next(a["id"] for a in r["arms"] if a["kind"] == "junk")
+    assert q["arms"][junk]["finetune"] == {}  # not run there: a dash, not a number
 
 
 def test_report_escapes_hostile_strings():
