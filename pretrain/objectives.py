@@ -607,14 +607,24 @@ def plm(tokens, sentence_starts=None, *, seed: int, epoch: int, index,
     p = np.arange(P)
     valid = p[None, :] < count[:, None]
     rows = np.arange(B)[:, None]
-    rank = np.full((B, T), -1, dtype=np.int64)
+    # Ranks fit int16 (P <= T < 2**15 for any max_len here): the (B, T, T) comparisons then move
+    # a quarter of the bytes of int64 ones.
+    rank_type = np.int16 if P < 2 ** 15 else np.int64
+    rank = np.full((B, T), -1, dtype=rank_type)
     rank[np.broadcast_to(rows, (B, P))[valid], order[valid]] = np.broadcast_to(p, (B, P))[valid]
     positions = np.where(valid, order, 0)
     labels = np.where(valid, tokens[rows, positions], IGNORE_INDEX)
     real_key = (tokens != special_ids["pad"])[:, None, :]
-    content = (rank[:, None, :] <= rank[:, :, None]) & (real_key | np.eye(T, dtype=bool)[None])
-    query = (rank[:, None, :] < p[None, :, None]) & real_key
-    query = np.where(valid[:, :, None], query, (np.arange(T) == 0)[None, None, :])
+    content = rank[:, None, :] <= rank[:, :, None]
+    content &= real_key
+    diagonal = np.arange(T)
+    content[:, diagonal, diagonal] = True  # a content row always sees itself, pad or not
+    query = rank[:, None, :] < p.astype(rank_type)[None, :, None]
+    query &= real_key
+    unused = ~valid
+    if unused.any():
+        query[unused] = False
+        query[unused, 0] = True
     return {"input_ids": tokens.copy(), "labels": labels, "target_positions": positions,
             "attention_mask": content, "query_mask": query}
 

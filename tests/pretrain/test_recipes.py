@@ -171,30 +171,41 @@ def test_electra_samples_by_inverse_cdf():
     assert float(out["replaced_share"]) == pytest.approx(float(expect))
 
 
-def test_electra_trains_evaluates_and_resumes_exactly(shards_dir, tmp_path):
+def _resumes_exactly(shards_dir, tmp_path, objective, seq_len):
+    """An 8-step run, and the same run stopped at step 3 and resumed: the same losses. Returns
+    the whole run's summary and the resumed run's checkpoint."""
     torch.set_num_threads(2)
-    base = dict(shards=shards_dir, objective="electra", seq_len=32, batch_size=4, grad_accum=2,
-                steps=8, lr=2e-3, warmup_steps=2, log_every=3, eval_tokens=500)
+    base = dict(shards=shards_dir, objective=objective, seq_len=seq_len, batch_size=4,
+                grad_accum=2, steps=8, lr=2e-3, warmup_steps=2, log_every=3, eval_tokens=500)
     whole = train_lib.train(TrainConfig(**base, out=str(tmp_path / "whole")))
     part = str(tmp_path / "part")
     first = train_lib.train(TrainConfig(**base, out=part, stop_at_step=3))
     rest = train_lib.train(TrainConfig(**base, out=part, resume=True))
     assert first["losses"] + rest["losses"] == whole["losses"]
+    ckpt = torch.load(os.path.join(part, "checkpoint.pt"), map_location="cpu", weights_only=True)
+    return whole, ckpt
+
+
+def test_electra_trains_evaluates_and_resumes_exactly(shards_dir, tmp_path):
+    whole, ckpt = _resumes_exactly(shards_dir, tmp_path, "electra", 32)
     ev = whole["eval"]
     assert ev["electra_loss"] == pytest.approx(ev["generator_mlm_loss"]
                                                + 50 * ev["discriminator_loss"])
     assert 0 <= ev["discriminator_accuracy"] <= 1 and ev["tokens"] > 0
-    ckpt = torch.load(os.path.join(part, "checkpoint.pt"), map_location="cpu", weights_only=True)
     restored = model_from_checkpoint(ckpt)
     assert restored.generator is not None
     assert restored.generator.tok_emb.weight is restored.tok_emb.weight  # still tied
 
 
-def test_electra_learns(shards_dir, tmp_path):
+def _forty_steps(shards_dir, tmp_path, objective):
     torch.set_num_threads(2)
-    summary = train_lib.train(TrainConfig(
-        shards=shards_dir, out=str(tmp_path), objective="electra", seq_len=64, batch_size=8,
+    return train_lib.train(TrainConfig(
+        shards=shards_dir, out=str(tmp_path), objective=objective, seq_len=64, batch_size=8,
         steps=40, lr=3e-3, warmup_steps=4, log_every=10, eval_tokens=2000))
+
+
+def test_electra_learns(shards_dir, tmp_path):
+    summary = _forty_steps(shards_dir, tmp_path, "electra")
     assert summary["last_loss"] < summary["first_loss"] - 3.0, summary["losses"][::5]
     assert summary["eval"]["discriminator_accuracy"] > 0.85
 
@@ -414,24 +425,13 @@ def test_two_stream_flops_and_parameters():
 
 
 def test_plm_trains_evaluates_and_resumes_exactly(shards_dir, tmp_path):
-    torch.set_num_threads(2)
-    base = dict(shards=shards_dir, objective="plm", seq_len=48, batch_size=4, grad_accum=2,
-                steps=8, lr=2e-3, warmup_steps=2, log_every=3, eval_tokens=500)
-    whole = train_lib.train(TrainConfig(**base, out=str(tmp_path / "whole")))
-    part = str(tmp_path / "part")
-    first = train_lib.train(TrainConfig(**base, out=part, stop_at_step=3))
-    rest = train_lib.train(TrainConfig(**base, out=part, resume=True))
-    assert first["losses"] + rest["losses"] == whole["losses"]
+    whole, ckpt = _resumes_exactly(shards_dir, tmp_path, "plm", 48)
     # scored as a causal LM in the identity order (bits per byte when the shards have text)
     assert whole["eval"]["loss"] > 0 and whole["eval"]["tokens"] > 0
-    ckpt = torch.load(os.path.join(part, "checkpoint.pt"), map_location="cpu", weights_only=True)
     restored = model_from_checkpoint(ckpt)
     assert restored.cfg.two_stream and restored.query_emb is not None
 
 
 def test_plm_learns(shards_dir, tmp_path):
-    torch.set_num_threads(2)
-    summary = train_lib.train(TrainConfig(
-        shards=shards_dir, out=str(tmp_path), objective="plm", seq_len=64, batch_size=8,
-        steps=40, lr=3e-3, warmup_steps=4, log_every=10, eval_tokens=2000))
+    summary = _forty_steps(shards_dir, tmp_path, "plm")
     assert summary["last_loss"] < summary["first_loss"] - 1.5, summary["losses"][::5]
