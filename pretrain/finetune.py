@@ -278,11 +278,10 @@ def finetune(model_or_checkpoint: Union[nn.Module, dict, str], sp, data_dir: str
     return {"recipe": recipe(seq_len, model.causal_features), "tasks": out}
 
 
-def finetune_checkpoint(checkpoint: str, data_dir: str, *, shards: Optional[str] = None,
-                        seq_len: Optional[int] = None, seeds: Iterable[int] = FT_SEEDS,
-                        tasks: Iterable[str] = FT_TASKS, device: str = "cpu") -> dict:
-    """`finetune` of a run's checkpoint: the tokenizer and special ids of its training shards
-    (train_config["shards"], or `shards`), seq_len its train_config's unless given."""
+def _run_inputs(checkpoint: str, shards: Optional[str], seq_len: Optional[int], device: str):
+    """(checkpoint dict, shards, sentencepiece model, special ids, seq_len) of a run: the
+    tokenizer and special ids of its training shards (train_config["shards"], or `shards`),
+    seq_len its train_config's unless given."""
     ckpt = load_checkpoint(checkpoint, device)
     tcfg = ckpt.get("train_config") or {}
     shards = shards or tcfg.get("shards")
@@ -294,6 +293,14 @@ def finetune_checkpoint(checkpoint: str, data_dir: str, *, shards: Optional[str]
     seq_len = int(seq_len or tcfg.get("seq_len") or 0)
     if seq_len < 3:
         raise ValueError("seq_len: the checkpoint has none; pass --seq_len (at least 3)")
+    return ckpt, shards, sp, special, seq_len
+
+
+def finetune_checkpoint(checkpoint: str, data_dir: str, *, shards: Optional[str] = None,
+                        seq_len: Optional[int] = None, seeds: Iterable[int] = FT_SEEDS,
+                        tasks: Iterable[str] = FT_TASKS, device: str = "cpu") -> dict:
+    """`finetune` of a run's checkpoint, on the inputs of `_run_inputs`."""
+    ckpt, shards, sp, special, seq_len = _run_inputs(checkpoint, shards, seq_len, device)
     start = time.perf_counter()
     result = finetune(ckpt, sp, data_dir, seq_len=seq_len, special=special, seeds=seeds,
                       tasks=tasks, device=device)
@@ -308,15 +315,11 @@ def downstream(checkpoint: str, data_dir: str, *, seeds: Iterable[int] = FT_SEED
     length of its training run. Returns {"finetune": {task: [run, ...]}, "probe": {task:
     metrics}, "recipe": the fine-tuning recipe}."""
     tasks = list(tasks)
-    ft = finetune_checkpoint(checkpoint, data_dir, seeds=seeds, tasks=tasks, device=device)
-    ckpt = load_checkpoint(checkpoint, device)
-    shards = ckpt["train_config"]["shards"]
-    manifest = data.read_manifest(shards)
-    special = {k: int(v) for k, v in manifest["tokenizer"]["special_ids"].items()}
-    probe = evaluate.probe(model_from_checkpoint(ckpt).to(device),
-                           evaluate.run_tokenizer(shards, manifest), data_dir,
-                           seq_len=int(ckpt["train_config"]["seq_len"]), special=special,
-                           device=device)
+    ckpt, _, sp, special, seq_len = _run_inputs(checkpoint, None, None, device)
+    ft = finetune(ckpt, sp, data_dir, seq_len=seq_len, special=special, seeds=seeds,
+                  tasks=tasks, device=device)
+    probe = evaluate.probe(model_from_checkpoint(ckpt).to(device), sp, data_dir,
+                           seq_len=seq_len, special=special, device=device)
     return {"finetune": {t: r["runs"] for t, r in ft["tasks"].items()},
             "probe": {t: probe[t] for t in tasks}, "recipe": ft["recipe"]}
 

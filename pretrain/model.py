@@ -217,6 +217,8 @@ class Transformer(nn.Module):
         # ALBERT (Lan et al. 2020, section 3.1): SOP is a 2-way classifier on the first token.
         self.sop = nn.Linear(cfg.d_model, 2) if cfg.sop_head else None
         self.apply(self._init_weights)
+        if self.query_emb is not None:  # as the embeddings: N(0, 0.02)
+            nn.init.normal_(self.query_emb, mean=0.0, std=0.02)
         for name, p in self.named_parameters():
             # GPT-2: scale residual projections by depth (an ELECTRA generator has the same)
             if name.endswith("proj.weight"):
@@ -228,8 +230,6 @@ class Transformer(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
-        if isinstance(module, Transformer) and module.query_emb is not None:
-            nn.init.normal_(module.query_emb, mean=0.0, std=0.02)
 
     @property
     def causal_features(self) -> bool:

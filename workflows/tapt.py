@@ -89,10 +89,6 @@ def task_text(data_dir: str, tasks: list[str], path: Path) -> dict:
     return {"documents": len(rows), "left_out_in_test": overlap, "path": str(path)}
 
 
-def _train_config(general: Mapping) -> dict:
-    return general.get("train_config") or {}
-
-
 def continue_pretraining(init: str, shards: str, out: Path, *, tokens: int, seed: int,
                          tcfg: Mapping, device: str, train_shards=None) -> dict:
     """`python -m pretrain --init INIT --shards SHARDS` for `tokens` packed tokens, with the
@@ -112,13 +108,6 @@ def continue_pretraining(init: str, shards: str, out: Path, *, tokens: int, seed
     return {"checkpoint": summary["checkpoint"], "steps": summary["steps"], "tokens": tokens,
             "elapsed_s": round(summary["elapsed_s"], 1), "first_loss": summary["first_loss"],
             "last_loss": summary["last_loss"]}
-
-
-def downstream(checkpoint: str, data_dir: str, *, seeds: list[int], tasks: list[str],
-               device: str) -> dict:
-    from pretrain import finetune
-
-    return finetune.downstream(checkpoint, data_dir, seeds=seeds, tasks=tasks, device=device)
 
 
 def _mean_std(values: list[float]) -> dict:
@@ -186,7 +175,7 @@ def report(result: Mapping) -> str:
 
 def run(general: str, data_dir: str, out: str, *, seeds=TAPT_SEEDS, tapt_epochs=TAPT_EPOCHS,
         tasks=None, device: str = "cpu", workers: int = 0, control: bool = True) -> dict:
-    from pretrain import data, evaluate
+    from pretrain import data, evaluate, finetune
     from pretrain.checkpoint import load_checkpoint
     from workflows.study import _summary, run_pipeline
 
@@ -196,7 +185,7 @@ def run(general: str, data_dir: str, out: str, *, seeds=TAPT_SEEDS, tapt_epochs=
     tasks = list(tasks or evaluate.PROBE_TASKS)
     seeds = [int(s) for s in seeds]
     ckpt = load_checkpoint(general, "cpu")
-    tcfg = _train_config(ckpt)
+    tcfg = ckpt.get("train_config") or {}
     general_shards = tcfg.get("shards")
     if not general_shards:
         raise ValueError(f"{general} names no training shards (train_config.shards)")
@@ -217,22 +206,24 @@ def run(general: str, data_dir: str, out: str, *, seeds=TAPT_SEEDS, tapt_epochs=
     general_train = tcfg.get("train_shards") or evaluate.split_shards(
         general_manifest, 0 if tcfg.get("eval_shards") else int(tcfg.get("holdout_shards", 1)))[0]
 
+    def score(checkpoint: str, seed: int) -> Callable[[Path], dict]:
+        return lambda d: finetune.downstream(checkpoint, data_dir, seeds=[seed], tasks=tasks,
+                                             device=device)
+
+    def continued(arm: str, seed: int, shards_dir: str, train_shards=None) -> dict:
+        """`arm`'s continued pretraining from the general checkpoint, then its scores."""
+        pre = _step(out_dir, f"{arm}-{seed}-pretrain", lambda d: continue_pretraining(
+            general, shards_dir, d, tokens=tokens, seed=seed, tcfg=tcfg, device=device,
+            train_shards=train_shards))
+        return {**_step(out_dir, f"{arm}-{seed}", score(pre["checkpoint"], seed)), "pretrain": pre}
+
     runs: dict[str, dict[int, dict]] = {arm: {} for arm in ARMS if control or arm != "more-general"}
     for seed in seeds:
-        runs["general"][seed] = _step(out_dir, f"general-{seed}", lambda d: downstream(
-            general, data_dir, seeds=[seed], tasks=tasks, device=device))
-        pre = _step(out_dir, f"tapt-{seed}-pretrain", lambda d: continue_pretraining(
-            general, shards["dir"], d, tokens=tokens, seed=seed, tcfg=tcfg, device=device))
-        runs["tapt"][seed] = {**_step(out_dir, f"tapt-{seed}", lambda d: downstream(
-            pre["checkpoint"], data_dir, seeds=[seed], tasks=tasks, device=device)),
-            "pretrain": pre}
+        runs["general"][seed] = _step(out_dir, f"general-{seed}", score(general, seed))
+        runs["tapt"][seed] = continued("tapt", seed, shards["dir"])
         if control:
-            ctl = _step(out_dir, f"more-general-{seed}-pretrain", lambda d: continue_pretraining(
-                general, general_shards, d, tokens=tokens, seed=seed, tcfg=tcfg, device=device,
-                train_shards=list(general_train)))
-            runs["more-general"][seed] = {**_step(out_dir, f"more-general-{seed}", lambda d: downstream(
-                ctl["checkpoint"], data_dir, seeds=[seed], tasks=tasks, device=device)),
-                "pretrain": ctl}
+            runs["more-general"][seed] = continued("more-general", seed, general_shards,
+                                                   list(general_train))
 
     result = {"general": general, "general_shards": general_shards, "data": data_dir,
               "objective": tcfg.get("objective"), "model": tcfg.get("model"), "seeds": seeds,

@@ -105,7 +105,9 @@ def test_rerun_reuses_every_step(workflow, monkeypatch):
         raise AssertionError("a finished step ran again")
 
     monkeypatch.setattr(tapt, "continue_pretraining", fail)
-    monkeypatch.setattr(tapt, "downstream", fail)
+    from pretrain import finetune
+
+    monkeypatch.setattr(finetune, "downstream", fail)
     again = tapt.run(summary["checkpoint"], data_dir, str(out), seeds=[0, 1], tapt_epochs=2)
     assert again["summary"] == result["summary"]
 
