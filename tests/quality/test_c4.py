@@ -129,7 +129,7 @@ def test_policy_transform_field_and_presets():
     assert clean == GOOD and stats["removed_bytes"] == len("\nMenu")
     good = {**text_signals(page([GOOD] * 3)), "lang": "en", "lang_score": 0.9}
     assert pol.first_failure(good) is None
-    spec = {"name": "mine", "transform": "c4_lines", "rules": [{"name": "x", "signal": "chars"}]}
+    spec = {"name": "mine", "transform": "c4_lines", "rules": [{"name": "x", "signal": "chars", "min": 1}]}
     assert from_mapping(spec).transform == "c4_lines"
     assert from_mapping(spec).to_dict()["transform"] == "c4_lines"
     assert from_mapping({"name": "plain"}).transform is None
