@@ -17,6 +17,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipeline import accounting, graph, local_runner, output_dir, run_metrics
 from pipeline.options import SieveOptions
 from quality import outputs
+from quality.policy import PolicyError
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "sample.jsonl.gz"
 SAMPLE_LABEL = "bundled:pipeline/sample/sample.jsonl.gz"
@@ -28,19 +29,74 @@ SAMPLE_LABEL = "bundled:pipeline/sample/sample.jsonl.gz"
 DEFAULT_RUNNER = "FnApiRunner"
 
 
+class UsageError(ValueError):
+    """A command line, input or output that a run must refuse before doing any work."""
+
+
+def unknown_options(argv: list[str]) -> list[str]:
+    """The options in `argv` that neither Sieve nor any Beam options class defines, each with
+    the closest known option if there is one. Beam only logs "Discarding unparseable args", so
+    a misspelled --inptu would quietly run the bundled sample."""
+    import difflib
+
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)  # the parser Beam's get_all_options builds
+    _, unknown = parser.parse_known_args(argv)
+    known = [o for action in parser._actions for o in action.option_strings]
+    found = []
+    for arg in unknown:
+        if not arg.startswith("-"):
+            continue
+        name = arg.split("=", 1)[0]
+        close = difflib.get_close_matches(name, known, n=1)
+        found.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return found
+
+
 def pipeline_options(argv: list[str]) -> PipelineOptions:
+    unknown = unknown_options(argv)
+    if unknown:
+        raise UsageError(f"unknown option(s): {', '.join(unknown)}; python -m pipeline --help "
+                         f"lists Sieve's options and Beam's")
     options = PipelineOptions(argv)
     if not options.view_as(StandardOptions).runner:
         options.view_as(StandardOptions).runner = DEFAULT_RUNNER
     return options
 
 
+def run_inputs(opts: SieveOptions, pattern: str | None) -> dict[str, list[str]]:
+    """{what: [paths]} of the files a run reads besides its documents' text: none may lie in
+    the output folder, which a local run clears first."""
+    found = {"--from_annotated folder": [opts.from_annotated], "--tokenizer": [opts.tokenizer],
+             "--quality_model": [opts.quality_model], "--url_blocklist": [opts.url_blocklist],
+             "--policy file": [opts.policy] if opts.policy.endswith((".yaml", ".yml")) else []}
+    if pattern is not None:
+        found["--input"] = [pattern] + [m.path for m in FileSystems.match([pattern])[0].metadata_list] \
+            if output_dir.is_local(pattern) else []
+    return {what: [p for p in paths if p] for what, paths in found.items()}
+
+
+def check_input(pattern: str) -> None:
+    """A local --input glob must match something: an empty one would run and report 0 = 0."""
+    if not output_dir.is_local(pattern):
+        return  # matched by the job (MatchFiles refuses an empty match there)
+    from pipeline.read import unlisted_entries
+
+    if not FileSystems.match([pattern])[0].metadata_list and not any(unlisted_entries(pattern)):
+        raise UsageError(f"--input {pattern} matches no file")
+
+
 def launch(argv: list[str]) -> tuple[SieveOptions, beam.Pipeline, object]:
     """Builds and submits the job; returns (its Sieve options, the pipeline, the runner's result).
 
-    The launcher reads and writes nothing remote: a local --output is cleared first, a remote
-    one is checked by the job itself (`pipeline.output_dir`), and the report is the job's own
-    last step, so on Dataflow `--wait false` may exit right after submitting.
+    Before any work: unknown options, the policy, an empty local input and a local --output
+    that holds an input or is not Sieve's to clear are refused (`pipeline.output_dir`). The
+    launcher reads and writes nothing remote: a remote --output is checked by the job itself,
+    and the report is the job's own last step, so on Dataflow `--wait false` may exit right
+    after submitting.
     """
     options = pipeline_options(argv)
     opts = options.view_as(SieveOptions)
@@ -50,11 +106,14 @@ def launch(argv: list[str]) -> tuple[SieveOptions, beam.Pipeline, object]:
         pattern, label = opts.input, opts.input
     else:
         pattern, label = str(SAMPLE), SAMPLE_LABEL
+    policy = graph.checked_policy(opts)
+    if pattern is not None:
+        check_input(pattern)
     if output_dir.is_local(opts.output):
-        output_dir.clear_previous_outputs(opts.output)
+        output_dir.prepare_local(opts.output, run_inputs(opts, pattern))
     local_runner.install()  # FnApiRunner's worker-process data loss (issue 12), fixed
     p = beam.Pipeline(options=options)
-    graph.build(p, opts, pattern, label)
+    graph.build(p, opts, pattern, label, policy)
     return opts, p, p.run()
 
 
@@ -77,6 +136,8 @@ def run(argv: list[str] | None = None) -> dict:
             moved["shuffle_bytes"] / max(stats["input"]["bytes"], 1), 3)
         with output_dir.open_file(FileSystems.join(opts.output, outputs.RUN_METRICS), "wb") as f:
             f.write(json.dumps(moved, indent=1).encode("utf-8"))
+    if output_dir.is_local(opts.output):
+        output_dir.mark_complete(opts.output)
     return stats
 
 
@@ -152,6 +213,14 @@ def main(argv: list[str] | None = None) -> int:
         print(help_text())
         return 0
     logging.getLogger().setLevel(logging.WARNING)
+    try:
+        return _main(argv)
+    except (UsageError, output_dir.OutputRefused, PolicyError) as e:
+        print(f"python -m pipeline: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str]) -> int:
     start = time.perf_counter()
     options = pipeline_options(argv)
     opts = options.view_as(SieveOptions)

@@ -102,7 +102,7 @@ class CountInput(beam.CombineFn):
 
 FUNNEL = (  # stage name, and (outcome, which of its reasons) that leave the corpus there
     ("read", ((records.DEAD_LETTER, lambda r: r == records.READ_STAGE),)),
-    ("annotated", ((records.DEAD_LETTER, lambda r: r == records.ANNOTATE_STAGE),)),
+    ("annotated", ((records.DEAD_LETTER, lambda r: r in (records.NORMALIZE_STAGE, records.ANNOTATE_STAGE)),)),
     ("selected", ((records.DROPPED, lambda r: not records.is_subdoc_empty(r)),)),
     ("deduplicated", ((records.DUPLICATE, lambda r: True), (records.DROPPED, records.is_subdoc_empty))),
     ("tokenized", ((records.DEAD_LETTER, lambda r: r == records.TOKENIZE_STAGE),)),

@@ -13,6 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsSingleton
 
 from pipeline import accounting, dedup, output_dir, records, shard_format, shards, stages, tokenize
+from pipeline.files import create_file
 from pipeline.read import ReadAnnotated, ReadDocuments
 from quality import policy as policies
 
@@ -54,13 +55,25 @@ def with_blocklist_rule(policy, opts):
     return replace(policy, rules=(BLOCKLIST_RULE, *policy.rules))
 
 
-def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str) -> None:
+def checked_policy(opts):
+    """The run's policy (--policy, with --url_blocklist's rule), validated in full before any
+    work: its schema (`quality.policy`) and the signals its rules read. Raises PolicyError."""
+    policy = with_blocklist_rule(policies.load(opts.policy), opts)
+    try:
+        check_policy_inputs(policy, opts)
+    except policies.PolicyError:
+        raise
+    except ValueError as e:
+        raise policies.PolicyError(str(e)) from None
+    return policy
+
+
+def build(p: beam.Pipeline, opts, input_pattern: str, input_label: str, policy=None) -> None:
     """Documents flow through map stages (read, annotate, select) to one grouping, by shard;
     every global step before it (repeated ids, policy cuts, dedup, the tokenizer sample, the
     shard count) runs on small records derived from them."""
     out = opts.output
-    policy = with_blocklist_rule(policies.load(opts.policy), opts)
-    check_policy_inputs(policy, opts)
+    policy = checked_policy(opts) if policy is None else policy
     # Off the local file system, every write waits for the check that the output holds no
     # previous run (`pipeline.output_dir`); locally the launcher has cleared it.
     fresh = None if output_dir.is_local(out) else AsSingleton(
@@ -271,7 +284,7 @@ def _write_manifest(shard_infos, tok_info, out, config):
     manifest = shard_format.build_manifest(
         shards=shard_infos, tokenizer_sha256=tok_info["sha256"], vocab_size=tok_info["vocab_size"],
         special_ids=shard_format.SPECIAL_IDS, config=config)
-    with shards.create_file(FileSystems.join(out, shard_format.MANIFEST), "application/json") as f:
+    with create_file(FileSystems.join(out, shard_format.MANIFEST), "application/json") as f:
         f.write(shard_format.dump_manifest(manifest))
     return manifest["totals"]
 

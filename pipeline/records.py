@@ -20,6 +20,10 @@ CLUSTERS_TAG = CLUSTERS_DIR   # near dedup's cluster rows (OUTPUT/clusters/)
 
 # The stages that dead-letter records: a dead letter's `stage`, and its ledger row's reason.
 READ_STAGE, ANNOTATE_STAGE, TOKENIZE_STAGE = "read", "annotate", "tokenize"
+# Annotate's dead letters for bad data rather than a failing signal: a text that is nothing but
+# control characters and invisible space, empty once normalized.
+NORMALIZE_STAGE = "normalize"
+EMPTY_AFTER_NORMALIZATION = "empty text after normalization"
 SUBDOC_EMPTY_SUFFIX = "_dedup_empty"  # reason of a document that sub-document dedup emptied
 
 

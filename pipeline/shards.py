@@ -13,20 +13,15 @@ import json
 import math
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipeline import records, shard_format, tokenize
+from pipeline.files import create_file
 from quality import outputs
 
 # Per-sample overhead of a tar entry (headers and padding) used to estimate shard sizes.
 TAR_OVERHEAD_BYTES = 3 * 1024
-
-
-def create_file(path: str, mime_type: str = "application/octet-stream"):
-    """FileSystems.create without Beam's compression-by-extension: bytes land as written."""
-    return FileSystems.create(path, mime_type=mime_type, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
 class _HashingWriter:

@@ -66,8 +66,11 @@ class Annotate(beam.DoFn):
             self.progress.add(1, doc["bytes"])
         try:
             text = normalize.normalize_text(doc["text"])
-            if not text:
-                raise ValueError("empty text after normalization")
+            if not text:  # bad data (control characters only), not a failure of annotate
+                yield beam.pvalue.TaggedOutput(records.DEAD_LETTER_TAG, records.dead_letter(
+                    doc["id"], records.NORMALIZE_STAGE, records.EMPTY_AFTER_NORMALIZATION,
+                    doc["bytes"], doc["text"], source=doc["source"]))
+                return
             sig = signals.text_signals(text)
             (lang, score), = self.langid.predict([text])
             sig["lang"] = lang
@@ -158,6 +161,9 @@ class DedupIds(beam.PTransform):
             records.DEAD_LETTER_TAG, main="docs")
 
 
+DUPLICATE_RECORD_ID = "duplicate record id"
+
+
 class _DropRepeats(beam.DoFn):
     def process(self, waiting, repeated):
         doc_id, pos, blob = waiting
@@ -167,5 +173,5 @@ class _DropRepeats(beam.DoFn):
             yield doc
             return
         yield beam.pvalue.TaggedOutput(records.DEAD_LETTER_TAG, records.dead_letter(
-            doc["id"], records.READ_STAGE, "duplicate record id (an earlier record kept it)", doc["bytes"],
-            doc["text"], source=doc["source"]))
+            doc["id"], records.READ_STAGE, f"{DUPLICATE_RECORD_ID}: the record at {first[0]}:{first[1]} "
+            f"kept it", doc["bytes"], doc["text"], source=doc["source"], file=pos[0], line=pos[1]))

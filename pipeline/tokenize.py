@@ -19,6 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipeline import records, shard_format
+from pipeline.files import create_file
 from quality.text import sentences
 
 # Reserved ids, the same in every Sieve tokenizer so objectives need no lookup table.
@@ -137,9 +138,7 @@ def tokenizer_info(tok: dict) -> dict:
 
 
 def _write(path: str, data: bytes) -> None:
-    # No compression by extension: the bytes land as written.
-    with FileSystems.create(path, mime_type="application/octet-stream",
-                            compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    with create_file(path) as f:
         f.write(data)
 
 

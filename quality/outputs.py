@@ -26,6 +26,11 @@ LEDGER_DIR = "ledger"                   # one outcome row per input record
 DEAD_LETTER_DIR = "dead_letter"         # records that could not be read or processed, with errors
 CLUSTERS_DIR = "clusters"               # near dedup's clusters
 ANNOTATED_DIR = "annotated"             # --write_annotated: documents with their signals
+# A local output directory's marker: Sieve clears a folder only when this says Sieve wrote it,
+# and then only the files it lists (`pipeline.output_dir`).
+RUN_MARKER = ".sieve-output.json"
+# A local file being written is named `.<name><PARTIAL_MARK><random>` until it is complete.
+PARTIAL_MARK = ".partial-"
 LEDGER_GLOB = f"{LEDGER_DIR}/{LEDGER_DIR}-*.jsonl"
 DEAD_LETTER_GLOB = f"{DEAD_LETTER_DIR}/{DEAD_LETTER_DIR}-*.jsonl"
 

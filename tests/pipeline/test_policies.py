@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.__main__ import SAMPLE, run
 from quality import classifier
-from quality.policy import from_mapping, top_fraction_cut
+from quality.policy import PolicyError, from_mapping, top_fraction_cut
 from quality.rules import Policy, Rule
 
 EVERY = 5
@@ -46,8 +46,28 @@ def test_top_fraction_rules_must_be_resolved():
     assert resolved.first_failure({"s": 0.4}) == "q"
     assert resolved.first_failure({"s": 0.5}) is None
     assert resolved.to_dict()["rules"][0] == {"name": "q", "signal": "s", "min": 0.5, "top_fraction": 0.25}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"rule 'q'.*'top_fraction' must be in \(0, 1\]"):
         from_mapping({"rules": [{"name": "q", "signal": "s", "top_fraction": 1.5}]})
+
+
+def test_a_policy_with_a_schema_error_is_refused_before_any_work(tmp_path):
+    spec = tmp_path / "typo.yaml"
+    spec.write_text("name: typo\nrules:\n  - {name: long, signal: gopher_quality.word_count, minimum: 50}\n")
+    with pytest.raises(PolicyError,
+                       match=r"typo.yaml.*rule 'long'.*unknown key 'minimum' \(did you mean 'min'\?\)"):
+        run([f"--policy={spec}", f"--output={tmp_path / 'out'}"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_refused_policy_leaves_a_previous_run_in_place(tmp_path):
+    spec = tmp_path / "typo.yaml"
+    spec.write_text("rules:\n  - {name: long, signal: chars, min: '50'}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stats.json").write_text("{}")
+    with pytest.raises(PolicyError, match="'min' must be a number"):
+        run([f"--policy={spec}", f"--output={out}"])
+    assert (out / "stats.json").exists()
 
 
 def test_c4_transform_removes_lines_and_accounts_bytes(slice_file, tmp_path):
