@@ -5,6 +5,8 @@ The modules, in the order data flows through them:
     data.py        webdataset stream over a manifest's shards: one seeded global order per
                    epoch, packed into numbered sequences, batches dealt to DDP ranks and
                    DataLoader workers so the order never depends on them; resumable state
+    verify.py      the input checked against its manifest: shards exist, each shard's size,
+                   sha256 and counts as it is read, token ids below the vocabulary, tokenizer
     objectives.py  load-time objectives (mlm, wwm, span, t5, sop, electra, clm, prefix), vectorized
                    numpy functions of (tokens, sentence starts, seed, epoch, sequence index)
     config.py      TrainConfig (what a run is asked to do), the objective's model kind, autocast

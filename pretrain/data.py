@@ -5,7 +5,8 @@ One global stream per epoch, defined the same way in every process:
     shards in a permutation seeded by (seed, epoch)
       -> each shard read whole with webdataset: only `<key>.tokens.npy` (np.load,
          allow_pickle=False) and `<key>.json` members; every other member is skipped unread,
-         nothing is unpickled
+         nothing is unpickled; its bytes hashed as they are read and checked against the
+         manifest before any of its documents is used (`pretrain.verify`)
       -> its documents in a permutation seeded by (seed, epoch, shard name)
       -> packed into sequences of seq_len tokens (see PACKINGS), numbered 0, 1, 2, ... (the
          global sequence index)
@@ -44,7 +45,7 @@ import torch
 import webdataset as wds
 
 from pipeline import shard_format
-from pretrain import files, objectives
+from pretrain import files, objectives, verify
 
 # Packing modes (RoBERTa, Liu et al. 2019, section 4.2; fairseq TokenBlockDataset break_mode):
 #   stream          documents, each followed by eos, concatenated and cut every seq_len - 1
@@ -105,16 +106,22 @@ def _is_wanted_member(fname: str) -> bool:
     return ext in (shard_format.TOKENS_EXT, shard_format.META_EXT)
 
 
-def decode_samples(samples: Iterable[dict]) -> Iterator[dict]:
-    """Raw member bytes -> {key, tokens, starts}; a document without tokens is an error."""
+def decode_samples(samples: Iterable[dict], vocab_size: Optional[int] = None) -> Iterator[dict]:
+    """Raw member bytes -> {key, tokens, starts}; a document without tokens is an error, and so
+    is a token id not below `vocab_size` (when given: the manifest's tokenizer's)."""
     for sample in samples:
         if shard_format.TOKENS_EXT not in sample:
             raise ValueError(f"{sample['__url__']}: sample {sample['__key__']!r} has no "
                              f".{shard_format.TOKENS_EXT} member")
-        tokens = shard_format.decode_tokens(sample[shard_format.TOKENS_EXT])
+        try:
+            tokens = shard_format.decode_tokens(sample[shard_format.TOKENS_EXT])
+        except ValueError as e:  # not an .npy array, or a pickled one (refused)
+            raise verify.InputError(f"{sample['__url__']}: sample {sample['__key__']!r}: its "
+                                    f".{shard_format.TOKENS_EXT} member cannot be read: {e}") from e
         if tokens.ndim != 1 or tokens.dtype.kind != "u":
             raise ValueError(f"{sample['__url__']}: {sample['__key__']!r} tokens are "
                              f"{tokens.dtype} {tokens.shape}, expected 1-D unsigned ints")
+        verify.check_token_ids(sample["__url__"], sample["__key__"], tokens, vocab_size)
         meta = json.loads(sample[shard_format.META_EXT]) if shard_format.META_EXT in sample else {}
         starts = [s for s in meta.get("sentence_starts", [0]) if 0 <= s < tokens.size]
         yield {"key": sample["__key__"], "tokens": tokens, "starts": starts}
@@ -122,11 +129,18 @@ def decode_samples(samples: Iterable[dict]) -> Iterator[dict]:
 
 def read_shard(url: str) -> list[dict]:
     """All documents of one shard, in the shard's own (id) order: a local path or a URL, opened
-    by `pretrain.files` (fsspec) and read by webdataset's tar iterators."""
-    with files.open_binary(url) as stream:
+    by `pretrain.files` (fsspec) and read by webdataset's tar iterators.
+
+    A `verify.ShardURL` is checked as it is read: the bytes are hashed on their way to the tar
+    reader, and once the shard is read to its end its size, sha256, document and token counts
+    must be its manifest entry's and its ids below the vocabulary size (`verify.InputError`)."""
+    entry, vocab_size = getattr(url, "entry", None), getattr(url, "vocab_size", None)
+    with verify.open_verified(url, entry) as stream:
         members = wds.tariterators.tar_file_expander([{"url": url, "stream": stream}],
                                                      select_files=_is_wanted_member)
-        return list(decode_samples(wds.tariterators.group_by_keys(members)))
+        docs = list(decode_samples(wds.tariterators.group_by_keys(members), vocab_size))
+    verify.check_counts(url, docs, entry)
+    return docs
 
 
 def epoch_documents(urls: list[str], *, seed: int, epoch: int, shuffle: bool = True,
@@ -268,8 +282,10 @@ class Objective:
 
 
 def load_word_starts(shards_dir: str, manifest: Mapping[str, Any]) -> Optional[np.ndarray]:
-    path = files.join(shards_dir, manifest["tokenizer"].get("path", shard_format.TOKENIZER_MODEL))
-    return word_start_table(files.read_bytes(path)) if files.exists(path) else None
+    """The word-start table of the tokenizer beside the manifest (checked against the
+    manifest's sha256: `verify.check_tokenizer`), or None when there is none."""
+    model = verify.check_tokenizer(shards_dir, manifest)
+    return word_start_table(model) if model is not None else None
 
 
 class SieveStream(torch.utils.data.IterableDataset):
@@ -289,14 +305,18 @@ class SieveStream(torch.utils.data.IterableDataset):
                  word_starts: Optional[np.ndarray] = None, shards: Optional[list[str]] = None,
                  partitions: int = 1):
         super().__init__()
-        self.manifest = read_manifest(shards_dir)
+        self.shards_dir, self.manifest = shards_dir, read_manifest(shards_dir)
         # shards: names of the manifest's shards to read (default all; training leaves out the
-        # held-out ones). The global order is then a permutation of these alone.
-        self.urls = [files.join(shards_dir, s["path"]) for s in self.manifest["shards"]
-                     if shards is None or s["name"] in shards]
+        # held-out ones). The global order is then a permutation of these alone. Each URL
+        # carries its manifest entry and the vocabulary size: read_shard checks them.
+        vocab_size = int(self.manifest["tokenizer"]["vocab_size"])
+        entries = [s for s in self.manifest["shards"] if shards is None or s["name"] in shards]
+        self.urls = [verify.ShardURL(files.join(shards_dir, s["path"]), s, vocab_size)
+                     for s in entries]
         if not self.urls:
             raise ValueError(f"{shards_dir}: the manifest lists no shards"
                              + ("" if shards is None else f" among {list(shards)}"))
+        verify.check_shards_exist(shards_dir, [s["path"] for s in entries])  # before any batch
         if not isinstance(objective, Objective):
             if word_starts is None and objectives.OBJECTIVES.get(objective, None) is not None \
                     and objectives.OBJECTIVES[objective].needs_word_starts:
@@ -404,7 +424,12 @@ class SieveStream(torch.utils.data.IterableDataset):
             if p not in streams:
                 streams[p] = self._partition_sequences(plan, p, j * B)
             size = B if b < plan["full_batches"] else plan["last"]
-            rows = [next(streams[p]) for _ in range(size)]
+            rows = list(itertools.islice(streams[p], size))
+            if len(rows) < size:  # the shards hold fewer tokens than the plan counted
+                raise ValueError(
+                    f"{self.shards_dir}: partition {p} of {C} ran out of tokens at its sequence "
+                    f"{j * B + len(rows)} of {plan['range_tokens'] // plan['body']}: the shards "
+                    f"hold fewer tokens than {shard_format.MANIFEST} counts")
             base = b * B if b < plan["full_batches"] else plan["full_batches"] * B + p * plan["last"]
             yield self._make_batch(relative, [(base + k, *row) for k, row in enumerate(rows)])
 

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import shard_format
-from pretrain import data, files, objectives
+from pretrain import data, files, objectives, verify
 from pretrain.checkpoint import load_checkpoint, model_from_checkpoint
 from pretrain.config import EVAL_TOKENS, TrainConfig, autocast_for
 from pretrain.objectives import IGNORE_INDEX
@@ -81,16 +81,20 @@ def read_documents(shards_dir: str, names: Optional[Iterable[str]] = None,
     manifest = data.read_manifest(shards_dir)
     by_name = {s["name"]: s for s in manifest["shards"]}
     names = sorted(by_name) if names is None else list(names)
+    vocab_size = int(manifest["tokenizer"]["vocab_size"])
     sp, docs, total = None, [], 0
     for name in names:
         samples: dict[str, dict] = {}
-        with files.open_binary(files.join(shards_dir, by_name[name]["path"])) as f:
+        url = files.join(shards_dir, by_name[name]["path"])
+        with verify.open_verified(url, by_name[name]) as f:  # size and sha256 of the manifest
             for member, payload in shard_format.read_tar(f):
                 key, _, ext = os.path.basename(member).partition(".")
                 if ext in (shard_format.TOKENS_EXT, shard_format.TEXT_EXT):
                     samples.setdefault(key, {})[ext] = payload
         for key, sample in samples.items():
-            tokens = shard_format.decode_tokens(sample[shard_format.TOKENS_EXT]).astype(np.int64)
+            tokens = shard_format.decode_tokens(sample[shard_format.TOKENS_EXT])
+            verify.check_token_ids(url, key, tokens, vocab_size)
+            tokens = tokens.astype(np.int64)
             if tokens.size == 0:
                 continue
             if shard_format.TEXT_EXT in sample:
@@ -106,15 +110,16 @@ def read_documents(shards_dir: str, names: Optional[Iterable[str]] = None,
 
 
 def run_tokenizer(shards_dir: str, manifest: dict, required: bool = True):
-    """The sentencepiece model beside the manifest; False when absent and not required."""
+    """The sentencepiece model beside the manifest, checked against the manifest's sha256
+    (`verify.check_tokenizer`); False when absent and not required."""
     import sentencepiece as spm
 
-    path = files.join(shards_dir, manifest["tokenizer"].get("path", shard_format.TOKENIZER_MODEL))
+    path = verify.tokenizer_path(shards_dir, manifest)
     if not files.exists(path):
         if not required:
             return False
         raise FileNotFoundError(f"{path}: the probe needs the run's tokenizer")
-    return spm.SentencePieceProcessor(model_proto=files.read_bytes(path))
+    return spm.SentencePieceProcessor(model_proto=verify.check_tokenizer(shards_dir, manifest))
 
 
 def causal_windows(docs: list[dict], seq_len: int, bos_id: int, pad_id: int

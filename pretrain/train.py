@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from pretrain import data, evaluate, files, objectives
+from pretrain import data, evaluate, files, objectives, verify
 from pretrain.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from pretrain.config import TrainConfig, autocast_for, model_kind
 from pretrain.evaluate import Evaluator
@@ -175,6 +175,10 @@ def train(cfg: TrainConfig) -> dict:
     out = cfg.out or os.path.join(cfg.shards, "pretrain")
     os.makedirs(out, exist_ok=True)
     manifest = data.read_manifest(cfg.shards)
+    # Fail before a model is built: every shard the manifest lists is there, and the tokenizer
+    # beside it (when there is one; the probe needs one) is the manifest's and loads.
+    verify.check_shards_exist(cfg.shards, [s["path"] for s in manifest["shards"]])
+    verify.check_tokenizer(cfg.shards, manifest, required=bool(cfg.probe_data))
     train_shards, heldout = evaluate.split_shards(manifest, 0 if cfg.eval_shards else cfg.holdout_shards)
     if cfg.train_shards is not None:  # a subset (e.g. a study's unique-token budget)
         unknown = sorted(set(cfg.train_shards) - {s["name"] for s in manifest["shards"]})
