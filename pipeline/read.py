@@ -539,7 +539,8 @@ class ReadFile(beam.DoFn):
                       keep=lambda position: self._sampled(path, position))
         with stream:
             if fmt == "text":
-                found = web.read_text(stream, lines=self.text_lines, **common)
+                found = web.read_text(stream, lines=self.text_lines, key=file_key(path, self.root),
+                                      **common)
             else:
                 found = web.read_warc(stream, extractor=self.extractor, **common)
             try:

@@ -80,6 +80,11 @@ def test_files_with_one_name_in_two_folders_or_two_forms_keep_their_ids_apart(tm
            for d in _read(tmp_path / name, root)[0]]
     assert ids == ["a/part.jsonl/#7", "a/part.jsonl/7", "b/part.jsonl/#7", "b/part.jsonl/7",
                    "a/part.jsonl.gz/#7", "a/UPPER.JSONL.GZ/#1"]  # upper-case .GZ decompressed
+    for top in ("p", "q"):  # a text file is one document named <its folder>/<its path>
+        (tmp_path / top / "docs").mkdir(parents=True)
+        (tmp_path / top / "docs" / "x.txt").write_text("the same words\n")
+    assert [d["id"] for top in ("p", "q") for d in _read(tmp_path / top / "docs" / "x.txt", root)[0]] \
+        == ["docs/p/docs/x.txt", "docs/q/docs/x.txt"]
     assert input_root("gs://b/x/*.jsonl") == "gs://b/x/" and input_root("/d/one.jsonl") == "/d/"
     assert file_key("gs://b/x/y/z.jsonl", "gs://b/x/") == "y/z.jsonl" and file_key("/e/f.jsonl") == "f.jsonl"
 
