@@ -11,6 +11,7 @@ from pipeline.progress import PROGRESS_SECONDS
 from pipeline.read import INPUT_FORMATS
 from pipeline.web import DEFAULT_EXTRACTOR, DEFAULT_SPLIT_BYTES, EXTRACTORS
 from quality import minhash
+from quality.policy import PRESETS
 
 # Records and documents above these sizes are dead-lettered rather than held in memory: a
 # JSONL line is read with a bounded readline, so a decompression bomb or a runaway line costs
@@ -57,7 +58,7 @@ class SieveOptions(PipelineOptions):
                                  "0: each file whole. The output is the same either way.")
         parser.add_argument("--output", default="out", help="Output directory (any Beam file system).")
         parser.add_argument("--policy", default="gopher",
-                            help="Selection policy: a preset (none, lang, gopher) or a YAML file.")
+                            help=f"Selection policy: a preset ({', '.join(PRESETS)}) or a YAML file.")
         parser.add_argument("--quality_model", default=None,
                             help="A fastText quality classifier (python -m quality.train_classifier); "
                                  "records the signal fasttext_quality.score on every document.")

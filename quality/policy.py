@@ -22,8 +22,22 @@ from quality.c4 import TRANSFORMS
 from quality.rules import Policy, Rule
 
 
+# Every preset: its signal sets' rules in the policy's order, and its text transform. The
+# names (`PRESETS`, the default first) are what `--policy`'s help and the docs list.
+_PRESET_STEPS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "gopher": (("lang", "gopher_quality", "gopher_repetition"), None),
+    "gopher_quality": (("lang", "gopher_quality"), None),
+    "c4": (("lang", "c4"), "c4_lines"),
+    "fineweb": (("lang", "gopher_repetition", "gopher_quality", "c4_fineweb", "fineweb"),
+                "c4_lines_fineweb"),
+    "lang": (("lang",), None),
+    "none": ((), None),
+}
+PRESETS: tuple[str, ...] = tuple(_PRESET_STEPS)
+
+
 def preset(name: str) -> Policy:
-    """Named policies, each in its reference order of steps.
+    """Named policies (`PRESETS`), each in its reference order of steps.
 
     `gopher`: English at score >= 0.65, Gopher quality, Gopher repetition (MassiveWeb's order,
     Rae et al. 2021 Fig. A1: quality filters, then repetition removal).
@@ -33,24 +47,16 @@ def preset(name: str) -> Policy:
     `fineweb`: FineWeb's steps (datatrove examples/fineweb.py): language (0.65), Gopher
     repetition, Gopher quality, C4QualityFilter(filter_no_terminal_punct=False) (transform
     "c4_lines_fineweb" and its page rules), FineWeb quality.
+    `lang`: English only. `none`: every document.
     """
-    rules = signals.rules
-    lang, quality, repetition = rules("lang"), rules("gopher_quality"), rules("gopher_repetition")
-    presets = {
-        "none": Policy("none"),
-        "lang": Policy("lang", lang),
-        "gopher": Policy("gopher", lang + quality + repetition),
-        "gopher_quality": Policy("gopher_quality", lang + quality),
-        "c4": Policy("c4", lang + rules("c4"), transform="c4_lines"),
-        "fineweb": Policy("fineweb", lang + repetition + quality + rules("c4_fineweb")
-                          + rules("fineweb"), transform="c4_lines_fineweb"),
-    }
-    if name not in presets:
+    if name not in _PRESET_STEPS:
         raise PolicyError(f"policy {name!r}", [
-            f"is neither a preset{_did_you_mean(name, presets)} nor a YAML file (.yaml, .yml); "
-            f"presets: {', '.join(sorted(presets))}"])
-    validate(presets[name].to_dict(), f"preset {name!r}")  # the schema YAML policies meet
-    return presets[name]
+            f"is neither a preset{_did_you_mean(name, PRESETS)} nor a YAML file (.yaml, .yml); "
+            f"presets: {', '.join(sorted(PRESETS))}"])
+    sets, transform = _PRESET_STEPS[name]
+    policy = Policy(name, tuple(rule for s in sets for rule in signals.rules(s)), transform)
+    validate(policy.to_dict(), f"preset {name!r}")  # the schema YAML policies meet
+    return policy
 
 
 def from_mapping(spec: Any, where: str = "policy") -> Policy:
