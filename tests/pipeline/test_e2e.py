@@ -14,7 +14,7 @@ import webdataset as wds
 from pipeline import shard_format as sf
 from pipeline.__main__ import SAMPLE, run
 from pipeline.options import DEFAULT_MIN_SHARDS
-from quality.outputs import RUN_METRICS
+from quality.outputs import RUN_MARKER, RUN_METRICS
 from pipeline.shards import num_shards_for
 from tests.hostile import write_hostile_inputs
 
@@ -59,10 +59,11 @@ def runs(inputs, tmp_path_factory):
 
 
 def _files(out: Path) -> dict[str, bytes]:
-    # run_metrics.json holds Beam's sampled size estimates: a log of the run, not an output.
+    # run_metrics.json holds Beam's sampled size estimates: a log of the run, not an output; the
+    # marker lists what the run wrote (annotated/ files too, with --write_annotated).
     names = [p for p in out.rglob("*")
              if p.is_file() and "pretrain" not in p.parts and "annotated" not in p.parts
-             and p.name != RUN_METRICS]
+             and p.name not in (RUN_METRICS, RUN_MARKER)]
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(names)}
 
 
