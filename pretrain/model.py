@@ -233,8 +233,8 @@ class Transformer(nn.Module):
 
     @property
     def causal_features(self) -> bool:
-        """Whether features are read causally (a decoder's last token) rather than
-        bidirectionally (the mean over tokens): what the probe and fine-tuning pool."""
+        """Whether features are read under causal attention (a decoder) rather than
+        bidirectionally; either way the probe and fine-tuning pool the mean over text tokens."""
         return self.cfg.kind == "decoder" and not self.cfg.two_stream
 
     def num_params(self, non_embedding: bool = True) -> int:

@@ -275,28 +275,52 @@ def multiplier_section(q: Mapping) -> str:
     return section("multiplier", "Effective-data multiplier", "".join(out))
 
 
+# The probe's columns, threshold-free scores first (pretrain.evaluate.probe), then its baselines:
+# the same probe on random weights and on a bag of words. A column shows where some arm has it.
+PROBE_COLUMNS = (("auroc", "probe AUROC"), ("average_precision", "probe AP"),
+                 ("f1", "probe F1"), ("accuracy", "probe accuracy"),
+                 ("random_auroc", "random-weights AUROC"),
+                 ("random_average_precision", "random-weights AP"),
+                 ("bow_auroc", "bag-of-words AUROC"), ("bow_average_precision", "bag-of-words AP"))
+
+
+def _l2(stat: Mapping) -> str:
+    """The cross-validated L2 over the seeds: one value, or the mean with its SD."""
+    return f"{stat['mean']:.0e}" if stat["sd"] == 0 else f"{stat['mean']:.1e} ± {stat['sd']:.1e}"
+
+
 def probe_section(results: Mapping, q: Mapping) -> str:
     tasks = sorted({t for s in q["arms"].values() for t in s["probe"]})
     if not tasks:
         return section("probe", "Downstream probe", '<p class="note">No downstream probe was run.</p>')
     tuned = any(s.get("finetune") for s in q["arms"].values())
     out = ['<p class="note">Reuters topic classification per arm, kept apart from the held-out loss: '
-           "a logistic regression on frozen features"
-           + (" and, beside it, every weight fine-tuned with a classification head "
+           "a logistic regression on frozen features (the mean over the text tokens), its L2 "
+           "and decision threshold chosen by cross-validation on the training split; AUROC and "
+           "average precision (AP; chance is the positive rate) first, F1 and accuracy at the "
+           "threshold second, beside the same probe on random weights and on a bag of words"
+           + (" and every weight fine-tuned with a classification head "
               "(<code>pretrain.finetune</code>, one run per seed)" if tuned else "")
            + "; mean ± sample SD over the seeds that ran it, beside the majority-class "
            "baseline.</p>"]
     for task in tasks:
+        stats = {a["id"]: q["arms"][a["id"]]["probe"].get(task) for a in results["arms"]}
+        columns = [(k, label) for k, label in PROBE_COLUMNS
+                   if any(p and k in p for p in stats.values())]
+        with_l2 = any(p and "l2" in p for p in stats.values())
         rows = []
         for a in results["arms"]:
-            p = q["arms"][a["id"]]["probe"].get(task)
+            p = stats[a["id"]]
             if p:
-                row = [esc(a["id"]), fmt_int(p["f1"]["n"]), _bpb(p["f1"]), _bpb(p["accuracy"])]
+                row = [esc(a["id"]), fmt_int(p[columns[0][0]]["n"])]
+                row += [_bpb(p[k]) if k in p else "–" for k, _ in columns]
+                row += [_l2(p["l2"]) if "l2" in p else "–"] if with_l2 else []
                 if tuned:
                     f = (q["arms"][a["id"]].get("finetune") or {}).get(task)
                     row += [_bpb(f["f1"]), _bpb(f["accuracy"])] if f else ["–", "–"]
                 rows.append(row + [f"{p['majority_accuracy']['mean']:.4f}"])
-        head = ["arm", "seeds", "probe F1", "probe accuracy"]
+        head = ["arm", "seeds"] + [label for _, label in columns]
+        head += ["probe L2 (CV)"] if with_l2 else []
         head += ["fine-tuned F1", "fine-tuned accuracy"] if tuned else []
         out.append(f"<h3>{esc(task)}</h3>" + table(head + ["majority-class accuracy"], rows))
     return section("probe", "Downstream probe", "".join(out))

@@ -278,7 +278,7 @@ class Evaluation:
         if s.get("probe_data"):
             sp = evaluate.run_tokenizer(shards_dir, manifest)
             probe = evaluate.probe(model, sp, s["probe_data"], seq_len=s["seq_len"],
-                                   special=special, device=s["device"])
+                                   special=special, device=s["device"], seed=seed)
             if s.get("finetune"):
                 result = finetune.finetune(model, sp, s["probe_data"], seq_len=s["seq_len"],
                                            special=special, seeds=[seed], device=s["device"])

@@ -1,4 +1,5 @@
-"""Tests of pretrain.evaluate: bits per byte by hand, fixed masks, ARFF, the probe, the CLI."""
+"""Tests of pretrain.evaluate: bits per byte by hand, fixed masks, ARFF, the probe (pooling,
+AUROC and AP by hand, cross-validated L2, baselines), the CLI."""
 
 import math
 
@@ -108,21 +109,149 @@ def tokenizer(tmp_path_factory):
     return spm.SentencePieceProcessor(model_proto=tiny_sentencepiece())
 
 
-@pytest.mark.parametrize("kind", ["encoder", "decoder", "encdec", "two_stream"])
+KINDS = {"encoder": {"kind": "encoder"}, "decoder": {"kind": "decoder"},
+         "encdec": {"kind": "encdec"}, "two_stream": {"kind": "decoder", "two_stream": True}}
+
+
+def tiny_model(tokenizer, kind, seed=0):
+    torch.manual_seed(seed)
+    return model_lib.Transformer(model_lib.preset("tiny", vocab_size=tokenizer.get_piece_size(),
+                                                  **KINDS[kind]))
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_pooling_is_the_mean_over_text_tokens(tokenizer, kind):
+    # Every kind: the mean of the last hidden states over the text's own tokens, never bos, eos
+    # or pad (nor mask), under the kind's attention; a row's features do not depend on its batch.
+    m = tiny_model(tokenizer, kind).eval()
+    texts = ["the cat sat on the mat and the dogs", "token", "sentence order prediction"]
+    rows = evaluate.encode_texts(tokenizer, texts, seq_len=64, special=SPECIAL_IDS)
+    assert all(r[0] == SPECIAL_IDS["bos"] and r[-1] == SPECIAL_IDS["eos"] for r in rows)
+    feats = evaluate.features(m, tokenizer, texts, seq_len=64, special=SPECIAL_IDS)
+    x, real = evaluate.pad_rows(rows, SPECIAL_IDS["pad"])
+    with torch.no_grad():
+        h = m.encode(x, attention_mask=real, causal=kind == "decoder").double()
+    for i, row in enumerate(rows):
+        expected = h[i, 1:len(row) - 1].mean(0)  # the text tokens: after bos, before eos
+        torch.testing.assert_close(feats[i], expected, rtol=1e-5, atol=1e-6)
+        assert not torch.allclose(feats[i], h[i, :len(row)].mean(0), atol=1e-4)  # not bos/eos
+        if kind == "decoder":
+            assert not torch.allclose(feats[i], h[i, len(row) - 1], atol=1e-4)  # not the eos
+        alone = evaluate.features(m, tokenizer, [texts[i]], seq_len=64, special=SPECIAL_IDS)[0]
+        torch.testing.assert_close(alone, feats[i], rtol=1e-4, atol=1e-5)  # pad left out
+
+
+def test_content_mask_skips_control_tokens():
+    s = SPECIAL_IDS
+    ids = torch.tensor([[s["bos"], 7, s["mask"], 8, s["unk"], s["eos"], s["pad"]],
+                        [s["bos"], s["eos"], s["pad"], s["pad"], s["pad"], s["pad"], s["pad"]]])
+    real = ids != s["pad"]
+    got = evaluate.content_mask(ids, real, SPECIAL_IDS)
+    assert got.tolist() == [[False, True, False, True, True, False, False],  # unk is text
+                            [True, True, False, False, False, False, False]]  # empty: the real ones
+
+
+def test_auroc_and_average_precision_by_hand():
+    # Positives score 0.9, 0.8, 0.4; negatives 0.8, 0.4, 0.1 (two ties across the classes).
+    # AUROC: pairs won + half the tied ones = (3 + 2.5 + 1.5) / 9 = 7/9. AP: the steps at 0.9
+    # (P 1, R 1/3), 0.8 (P 2/3, R 2/3) and 0.4 (P 3/5, R 1): (1 + 2/3 + 3/5) / 3 = 34/45.
+    scores, labels = [0.9, 0.8, 0.8, 0.4, 0.4, 0.1], [1, 0, 1, 1, 0, 0]
+    assert evaluate.auroc(scores, labels) == pytest.approx(7 / 9)
+    assert evaluate.average_precision(scores, labels) == pytest.approx(34 / 45)
+    assert evaluate.auroc([3, 2, 1], [1, 0, 0]) == 1.0
+    assert evaluate.auroc([1, 2, 3], [1, 0, 0]) == 0.0
+    assert evaluate.auroc([5, 5, 5, 5], [1, 0, 1, 0]) == 0.5  # all tied: chance
+    assert evaluate.average_precision([5, 5, 5, 5], [1, 0, 0, 0]) == pytest.approx(0.25)  # the rate
+    assert evaluate.average_precision([1, 2, 3, 4], [0, 0, 1, 1]) == 1.0
+    assert math.isnan(evaluate.auroc([1, 2], [0, 0]))
+    assert math.isnan(evaluate.average_precision([1, 2], [0, 0]))
+    # the order of the rows does not matter
+    perm = [4, 1, 5, 0, 3, 2]
+    shuffled = [scores[i] for i in perm], [labels[i] for i in perm]
+    assert evaluate.auroc(*shuffled) == pytest.approx(7 / 9)
+    # F1 at each cut: 0.9 -> 2/4, 0.8 -> 4/6, 0.4 -> 6/8 (best), 0.1 -> 6/9: the cut lies halfway
+    # between 0.4 and 0.1
+    cut, f1 = evaluate.best_f1_threshold(scores, labels)
+    assert cut == pytest.approx(0.25) and f1 == pytest.approx(0.75)
+
+
+def planted(n, seed):
+    """Separable by x0 - x1 alone (= 0.5 y), which a large L2 misses: x0 and x1 share a nuisance
+    z of SD 1, so the class means differ along x0 only, by half a nuisance SD; 10% positives."""
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n) % 10 == 0).astype(np.int64)
+    z = rng.normal(size=n)
+    x = np.column_stack([z + 0.5 * y, z, rng.normal(size=(n, 6))])
+    return torch.from_numpy(x), y
+
+
+def test_cross_validation_picks_a_small_l2_where_a_large_one_predicts_one_class():
+    (tx, ty), (vx, vy) = planted(400, 0), planted(200, 1)
+    got = evaluate.logistic_probe(tx, ty, vx, vy)
+    assert got["l2"] <= 1e-3 and got["cv_average_precision"] > 0.9, got
+    assert got["auroc"] > 0.99 and got["average_precision"] > 0.95 and got["f1"] > 0.9, got
+    heavy = evaluate.logistic_probe(tx, ty, vx, vy, l2=1.0)
+    assert heavy["l2"] == 1.0 and heavy["average_precision"] < 0.6, heavy
+    xs, vs = evaluate._standardize(tx, vx)
+    w, b = evaluate.fit_logistic(xs, ty, 1.0)
+    assert bool(((vs @ w + b) < 0).all())  # at 1.0 every logit is negative: one class
+    assert evaluate.logistic_probe(tx, ty, vx, vy) == got  # deterministic
+    folds = evaluate.stratified_folds(ty, 5)
+    assert sorted(np.bincount(folds[ty == 1])) == [8] * 5  # the 40 positives dealt evenly
+
+
+def test_bag_of_words_features_by_hand():
+    train, test = [[5, 5, 6], [6, 7]], [[5, 9], []]
+    (tr, te) = evaluate.tfidf(train, test)
+    idf = {5: math.log(3 / 2) + 1, 6: 1.0, 7: math.log(3 / 2) + 1, 9: math.log(3) + 1}
+    a = np.array([(1 + math.log(2)) * idf[5], idf[6]])
+    a /= np.linalg.norm(a)
+    assert tr.indices.tolist() == [5, 6, 6, 7] and tr.data[:2] == pytest.approx(a)
+    assert te.indices.tolist() == [5, 9] and np.linalg.norm(te.data) == pytest.approx(1.0)
+    assert len(te) == 2 and te.shape == (2, 10)
+    w = torch.arange(10, dtype=torch.float64)
+    dense = np.zeros(tr.shape)
+    dense[[0, 0, 1, 1], tr.indices] = tr.data
+    torch.testing.assert_close(tr @ w, torch.from_numpy(dense) @ w)
+    assert tr.take([1]).indices.tolist() == [6, 7]
+    assert tr.take(np.array([False, True])).shape == (1, 10)
+
+
+def test_random_model_is_the_seeded_initialization(tokenizer):
+    m = tiny_model(tokenizer, "decoder", seed=3)
+    torch.manual_seed(99)
+    before = torch.rand(1)
+    torch.manual_seed(99)
+    r = evaluate.random_model(m, 3)
+    assert torch.equal(torch.rand(1), before)  # the caller's generator is left alone
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in r.state_dict().items())
+    assert not torch.equal(evaluate.random_model(m, 4).tok_emb.weight, m.tok_emb.weight)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
 def test_probe_on_a_separable_fixture(tmp_path, tokenizer, kind):
     data_dir = reuters_fixture(tmp_path)
-    torch.manual_seed(0)
-    options = {"kind": "decoder", "two_stream": True} if kind == "two_stream" else {"kind": kind}
-    m = model_lib.Transformer(model_lib.preset("tiny", vocab_size=tokenizer.get_piece_size(),
-                                               **options))
-    result = evaluate.probe(m, tokenizer, data_dir, seq_len=64, special=SPECIAL_IDS)
+    m = tiny_model(tokenizer, kind)
+    baselines = kind == "decoder"  # the baselines do not depend on the kind: once is enough
+    result = evaluate.probe(m, tokenizer, data_dir, seq_len=64, special=SPECIAL_IDS,
+                            baselines=baselines)
     assert set(result) == {"grain", "corn"}
     for task, r in result.items():
         assert r["train"] == 60 and r["test"] == 30
-        assert set(r) >= {"accuracy", "f1", "precision", "recall", "majority_accuracy"}
-    assert result["grain"]["accuracy"] >= 0.9 and result["grain"]["f1"] >= 0.8, result
-    again = evaluate.probe(m, tokenizer, data_dir, seq_len=64, special=SPECIAL_IDS)
-    assert again == result  # one fixed recipe: deterministic
+        assert set(r) >= {"auroc", "average_precision", "accuracy", "f1", "precision", "recall",
+                          "majority_accuracy", "positive_rate", "l2", "cv_average_precision",
+                          "threshold"}
+        assert r["l2"] in evaluate.PROBE_L2_GRID
+        assert all(isinstance(v, (int, float)) for v in r.values())  # the study averages them
+        assert baselines == all(f"{p}_{k}" in r for p in ("random", "bow")
+                                for k in evaluate.BASELINE_KEYS)
+    g = result["grain"]
+    assert g["auroc"] >= 0.95 and g["accuracy"] >= 0.9 and g["f1"] >= 0.8, result
+    if baselines:
+        assert g["bow_auroc"] >= 0.95 and g["random_auroc"] == g["auroc"]  # m is untrained
+        evaluate._BASELINES.clear()  # once more from scratch, baselines included
+        again = evaluate.probe(m, tokenizer, data_dir, seq_len=64, special=SPECIAL_IDS)
+        assert again == result  # one fixed recipe: deterministic
 
 
 def test_evaluate_cli_and_probe_after_training(tmp_path, capsys):

@@ -82,7 +82,7 @@ def test_head_is_robertas_and_seeded(tokenizer):
 def test_input_and_pooling_match_the_probe_features(tokenizer):
     # Before any training the head reads exactly the probe's features: same rows, same pooling.
     texts = ["the cat sat on the mat", "token", "sentence order prediction and dogs"]
-    for kind in ("encoder", "decoder"):
+    for kind in ("encoder", "decoder", "encdec"):
         m = tiny(tokenizer, kind)
         feats = evaluate.features(m, tokenizer, texts, seq_len=SEQ_LEN, special=SPECIAL_IDS)
         clf = finetune.Classifier(m).eval()
@@ -121,7 +121,8 @@ def test_finetune_learns_the_fixture_and_is_seeded(tokenizer, reuters, kind):
                                seeds=[0, 1], tasks=["grain"])
     assert list(result["tasks"]) == ["grain"]
     assert result["recipe"]["lr"] == finetune.FT_LR
-    assert result["recipe"]["pooling"].startswith("last" if kind == "decoder" else "mean")
+    assert result["recipe"]["pooling"] == ("mean over text tokens, "
+                                           + ("causal" if kind == "decoder" else "bidirectional"))
     r = result["tasks"]["grain"]
     assert r["train"] == 96 and r["test"] == 24 and [x["seed"] for x in r["runs"]] == [0, 1]
     assert r["majority_accuracy"] == pytest.approx(2 / 3)

@@ -347,6 +347,22 @@ def test_report_shows_the_probe_apart():
     probe = _section(render_study_report(r), "probe")
     assert "grain" in probe and "0.8100 ± 0.0100" in probe and "0.7000" in probe
     assert "No downstream probe" not in probe and "fine-tuned" not in probe
+    assert "probe AUROC" not in probe  # results without it (an older probe): only what they hold
+
+
+def test_report_shows_the_probe_auroc_ap_and_baselines_first():
+    r = results(GOOD, junk=2.7, probe=True)
+    for a in r["arms"]:
+        for run in a["runs"] if a["kind"] == "budget" else ():
+            run["probe"]["grain"].update(auroc=0.9 + 0.01 * run["seed"], average_precision=0.6,
+                                         random_auroc=0.7, random_average_precision=0.2,
+                                         bow_auroc=0.95, bow_average_precision=0.8, l2=1e-5)
+    probe = _section(render_study_report(r), "probe")
+    heads = ["probe AUROC", "probe AP", "probe F1", "random-weights AUROC", "bag-of-words AP",
+             "probe L2 (CV)"]
+    assert all(h in probe for h in heads)
+    assert [probe.index(h) for h in heads] == sorted(probe.index(h) for h in heads)
+    assert "0.9100 ± 0.0100" in probe and "0.9500 ± 0.0000" in probe and "1e-05" in probe
 
 
 def test_report_shows_fine_tuned_scores_beside_the_probe():
